@@ -139,6 +139,15 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// `text` with the API token masked: for anything built from a console's answer.
+    pub fn redact(&self, text: String) -> String {
+        let token = self.api_token.expose();
+        if token.is_empty() || !text.contains(token) {
+            return text;
+        }
+        text.replace(token, "***")
+    }
+
     /// Parse and validate the settings JSON; every problem is reported.
     pub fn from_json(text: &str) -> Result<Settings, Vec<ConfigError>> {
         let value: Value = serde_json::from_str(text).map_err(|e| {

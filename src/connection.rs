@@ -29,6 +29,9 @@ pub fn check_connection(settings: &Settings, io: &mut dyn Io) -> Vec<Check> {
     if let Some(site) = &settings.site_id {
         checks.push(site_exists(settings, site, io));
     }
+    for check in &mut checks {
+        check.message = settings.redact(std::mem::take(&mut check.message));
+    }
     checks
 }
 

@@ -111,7 +111,7 @@ pub fn deliver(
             body: &chunk.body,
         };
         let result = io.send(&request);
-        match policy::classify(&result, io.now_ms(), &scope) {
+        match redact(settings, policy::classify(&result, io.now_ms(), &scope)) {
             Outcome::Delivered => {
                 report.sent += chunk.len() as u32;
                 for i in chunk.indices() {
@@ -188,6 +188,26 @@ pub fn deliver(
         }
     }
     Verdict::Delivered(report)
+}
+
+/// Console error bodies are quoted in reasons; never let them carry the token back out.
+fn redact(settings: &Settings, outcome: Outcome) -> Outcome {
+    match outcome {
+        Outcome::Delivered => Outcome::Delivered,
+        Outcome::Retry { after_ms, reason } => Outcome::Retry {
+            after_ms,
+            reason: settings.redact(reason),
+        },
+        Outcome::Split { reason } => Outcome::Split {
+            reason: settings.redact(reason),
+        },
+        Outcome::BadRequest { reason } => Outcome::BadRequest {
+            reason: settings.redact(reason),
+        },
+        Outcome::Reject { reason } => Outcome::Reject {
+            reason: settings.redact(reason),
+        },
+    }
 }
 
 /// The records of `chunk` and of every request not sent yet, in batch order.

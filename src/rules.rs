@@ -209,6 +209,7 @@ impl RuleKeeper {
                 r
             }
             Err(message) => {
+                let message = settings.redact(message);
                 self.backoff.retain(|(n, _)| *n != rule.name);
                 self.backoff.push((rule.name.clone(), now + RETRY_LATER_MS));
                 io.log(
