@@ -281,6 +281,10 @@ fn send(request: &Request<'_>) -> Result<Response, TransportError> {
         "user-agent",
         concat!("dbaudit-sentinelone/", env!("CARGO_PKG_VERSION")).as_bytes(),
     )?;
+    if !request.body.is_empty() {
+        // A known length lets the request go out unchunked.
+        append("content-length", request.body.len().to_string().as_bytes())?;
+    }
     if let Some(token) = request.api_token {
         append("authorization", format!("ApiToken {token}").as_bytes())?;
     }
@@ -318,14 +322,24 @@ fn send(request: &Request<'_>) -> Result<Response, TransportError> {
     // Hand the request over first, then stream the body: the host reads it as we write.
     let future =
         wasi::http::outgoing_handler::handle(outgoing, Some(options)).map_err(transport_error)?;
-    write_body(&body, request.body)?;
-    OutgoingBody::finish(body, None).map_err(transport_error)?;
+    // A console may answer (413, 401...) before reading the whole body and close the stream;
+    // its answer is what matters then, so a write failure is only reported if none arrives.
+    let written = if request.body.is_empty() {
+        Ok(())
+    } else {
+        write_body(&body, request.body)
+    };
+    let finished = OutgoingBody::finish(body, None).map_err(transport_error);
 
     future.subscribe().block();
     let response = match future.get() {
         Some(Ok(Ok(response))) => response,
         Some(Ok(Err(code))) => return Err(transport_error(code)),
-        Some(Err(())) | None => return Err(other("response already taken")),
+        Some(Err(())) | None => {
+            written?;
+            finished?;
+            return Err(other("response already taken"));
+        }
     };
     let status = response.status();
     let headers = response

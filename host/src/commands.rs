@@ -1,5 +1,6 @@
 //! The CLI's commands, callable in-process. Each returns the process exit code.
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -15,10 +16,14 @@ use crate::runtime::QueryParameter;
 use crate::summary::{EXIT_CONFIG, EXIT_FAILURE, EXIT_OK};
 
 fn load_config(path: &Path) -> Result<PipelineConfig, i32> {
+    load_config_to(path, &mut std::io::stderr())
+}
+
+fn load_config_to(path: &Path, err: &mut dyn Write) -> Result<PipelineConfig, i32> {
     PipelineConfig::load(path).map_err(|e: ConfigErrors| {
-        eprintln!("{}: configuration errors:", path.display());
+        let _ = writeln!(err, "{}: configuration errors:", path.display());
         for p in &e.0 {
-            eprintln!("  {p}");
+            let _ = writeln!(err, "  {p}");
         }
         EXIT_CONFIG
     })
@@ -26,21 +31,25 @@ fn load_config(path: &Path) -> Result<PipelineConfig, i32> {
 
 /// A configured plugin for the one-shot commands (blocking; call outside async code).
 fn configured(cfg: &PipelineConfig) -> Result<plugin::Loaded, i32> {
+    configured_to(cfg, &mut std::io::stderr())
+}
+
+fn configured_to(cfg: &PipelineConfig, err: &mut dyn Write) -> Result<plugin::Loaded, i32> {
     let mut loaded = plugin::load(cfg, Metrics::new()).map_err(|e| {
-        eprintln!("error: {e:#}");
+        let _ = writeln!(err, "error: {e:#}");
         EXIT_FAILURE
     })?;
     match loaded.plugin.configure() {
         Ok(Ok(_)) => Ok(loaded),
         Ok(Err(errs)) => {
-            eprintln!("the plugin refused its settings:");
+            let _ = writeln!(err, "the plugin refused its settings:");
             for e in errs {
-                eprintln!("  sink.config.{}: {}", e.field, e.message);
+                let _ = writeln!(err, "  sink.config.{}: {}", e.field, e.message);
             }
             Err(EXIT_CONFIG)
         }
         Err(t) => {
-            eprintln!("error: {t}");
+            let _ = writeln!(err, "error: {t}");
             Err(EXIT_FAILURE)
         }
     }
@@ -78,20 +87,29 @@ pub fn validate(path: &Path) -> i32 {
 
 /// `test-connection`: one line per check, ✓ or ✗.
 pub fn test_connection(path: &Path) -> i32 {
-    let cfg = match load_config(path) {
+    test_connection_to(path, &mut std::io::stdout())
+}
+
+/// `test-connection` writing everything (settings errors included) to `out`.
+pub fn test_connection_to(path: &Path, out: &mut dyn Write) -> i32 {
+    let cfg = match load_config_to(path, out) {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let mut loaded = match configured(&cfg) {
+    let mut loaded = match configured_to(&cfg, out) {
         Ok(l) => l,
-        Err(code) => return code,
+        Err(code) => {
+            let _ = writeln!(out, "✗ settings: fix the settings above, then test again");
+            return code;
+        }
     };
     match loaded.plugin.check_connection() {
         Ok(checks) => {
             let mut ok = true;
             for c in &checks {
                 ok &= c.ok;
-                println!("{} {}: {}", if c.ok { "✓" } else { "✗" }, c.name, c.message);
+                let mark = if c.ok { "✓" } else { "✗" };
+                let _ = writeln!(out, "{mark} {}: {}", c.name, c.message);
             }
             if ok && !checks.is_empty() {
                 EXIT_OK
@@ -100,7 +118,7 @@ pub fn test_connection(path: &Path) -> i32 {
             }
         }
         Err(t) => {
-            eprintln!("error: {t}");
+            let _ = writeln!(out, "error: {t}");
             EXIT_FAILURE
         }
     }
@@ -365,4 +383,26 @@ pub fn replay(path: &Path, dead_letter: &Path, metrics_addr: Option<SocketAddr>)
     }
     let items = replay_items(letters);
     runtime().block_on(run_with(cfg, Source::Items(items), metrics_addr, true))
+}
+
+/// `generate`: a reproducible audit data set as JSON Lines (for trials and benchmarks).
+pub fn generate(records: u64, seed: u64, output: &Path) -> i32 {
+    let result = if output == Path::new("-") {
+        let stdout = std::io::stdout();
+        let mut out = std::io::BufWriter::new(stdout.lock());
+        crate::dataset::write_jsonl(&mut out, records, seed).and_then(|_| out.flush())
+    } else {
+        std::fs::File::create(output).and_then(|f| {
+            let mut out = std::io::BufWriter::new(f);
+            crate::dataset::write_jsonl(&mut out, records, seed)?;
+            out.flush()
+        })
+    };
+    match result {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            eprintln!("error: cannot write {}: {e}", output.display());
+            EXIT_FAILURE
+        }
+    }
 }

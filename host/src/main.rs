@@ -69,6 +69,20 @@ enum Command {
         #[arg(long)]
         apply: bool,
     },
+    /// The whole job against a built-in SentinelOne emulator: no arguments, no network.
+    Demo,
+    /// Write a realistic, reproducible audit data set as JSON Lines.
+    Generate {
+        /// How many records.
+        #[arg(long, default_value_t = 10_000)]
+        records: u64,
+        /// Same seed, same records.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output file ("-" for stdout).
+        #[arg(short, long, default_value = "-")]
+        output: PathBuf,
+    },
     /// Send the records of a dead-letter file again.
     Replay {
         #[arg(short, long)]
@@ -87,7 +101,9 @@ fn parse_param(s: &str) -> Result<(String, String), String> {
 
 fn main() {
     let cli = Cli::parse();
-    logging::init(cli.verbose, cli.quiet);
+    // The demo tells its own story; its logs only when asked for (-v).
+    let quiet = cli.quiet || (matches!(cli.command, Command::Demo) && cli.verbose == 0);
+    logging::init(cli.verbose, quiet);
     let code = match cli.command {
         Command::Run {
             config,
@@ -101,6 +117,12 @@ fn main() {
             params,
         } => commands::queries(&config, matches!(format, Format::Json), &params),
         Command::Rules { config, apply } => commands::rules(&config, apply),
+        Command::Demo => dbaudit_host::demo::run(),
+        Command::Generate {
+            records,
+            seed,
+            output,
+        } => commands::generate(records, seed, &output),
         Command::Replay {
             config,
             deadletter,
