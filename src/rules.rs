@@ -15,8 +15,9 @@ pub const RULES_PATH: &str = "/web/api/v2.1/cloud-detection/rules";
 pub const EXFILTRATION_RULE: &str = "DB Audit - Suspicious Data Exfiltration";
 /// SentinelOne allows 30 requests a minute on the rules path.
 pub const RULES_REQUESTS_PER_MINUTE: usize = 30;
-/// After a failure, wait this long before trying that rule again.
-pub const RETRY_LATER_MS: i64 = 60_000;
+/// After a failure, wait this long before trying that rule again (the request budget above
+/// bounds the load whatever this is).
+pub const RETRY_LATER_MS: i64 = 5_000;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rule {

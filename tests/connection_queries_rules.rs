@@ -219,7 +219,7 @@ fn rules_are_ensured_once_after_critical_events_even_after_a_5xx() {
     plugin.deliver(&mut io, &batch, 1);
     assert_eq!(posts(&io), 2, "the failed rule waits out its back-off");
     // After the back-off the failed rule is created; then nothing more is created.
-    io.now_ms += 61_000;
+    io.now_ms += dbaudit_sentinelone::rules::RETRY_LATER_MS + 1;
     plugin.deliver(&mut io, &batch, 1);
     let created: Vec<String> = io
         .seen

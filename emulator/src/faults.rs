@@ -23,6 +23,13 @@ pub struct Fault {
     pub delay_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub reset: bool,
+    /// Only requests with this method (e.g. "POST") consume the fault; others pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// Process the request normally (state changes happen), then answer `status` anyway:
+    /// a lost answer, as when a load balancer fails after the console did the work.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub after_processing: bool,
 }
 
 impl Fault {
@@ -51,6 +58,16 @@ impl Fault {
             reset: true,
             ..Fault::default()
         }
+    }
+    /// Applies only to requests with `method`.
+    pub fn for_method(mut self, method: &str) -> Fault {
+        self.method = Some(method.to_ascii_uppercase());
+        self
+    }
+    /// Does the work, then answers the fault's status (the client sees a failure).
+    pub fn after_processing(mut self) -> Fault {
+        self.after_processing = true;
+        self
     }
     pub fn with_body(mut self, body: impl Into<String>) -> Fault {
         self.body = Some(body.into());
@@ -111,11 +128,20 @@ impl FaultQueues {
         q.len()
     }
 
-    pub fn pop(&mut self, path: &str) -> Option<Fault> {
+    /// The next fault for a request, if any; a fault for another method stays queued.
+    pub fn pop(&mut self, path: &str, method: &str) -> Option<Fault> {
         let path = normalize_path(path);
         for key in [path.as_str(), "*"] {
-            if let Some(f) = self.queues.get_mut(key).and_then(VecDeque::pop_front) {
-                return Some(f);
+            let Some(queue) = self.queues.get_mut(key) else {
+                continue;
+            };
+            let applies = |f: &Fault| {
+                f.method
+                    .as_deref()
+                    .is_none_or(|m| m.eq_ignore_ascii_case(method))
+            };
+            if let Some(i) = queue.iter().position(applies) {
+                return queue.remove(i);
             }
         }
         None
@@ -147,10 +173,26 @@ mod tests {
         );
         q.push("*", vec![Fault::reset()]);
         let p = "/web/api/v2.1/cloud-detection/events";
-        assert_eq!(q.pop(p), Some(Fault::status(503)));
-        assert_eq!(q.pop(&format!("{p}/")), Some(Fault::delay(1)));
-        assert_eq!(q.pop(p), Some(Fault::reset()));
-        assert_eq!(q.pop(p), None);
+        assert_eq!(q.pop(p, "POST"), Some(Fault::status(503)));
+        assert_eq!(q.pop(&format!("{p}/"), "POST"), Some(Fault::delay(1)));
+        assert_eq!(q.pop(p, "POST"), Some(Fault::reset()));
+        assert_eq!(q.pop(p, "POST"), None);
+    }
+
+    #[test]
+    fn method_specific_faults_wait_for_their_method() {
+        let mut q = FaultQueues::default();
+        q.push(
+            "cloud-detection/rules",
+            vec![Fault::status(503).for_method("post")],
+        );
+        let p = "/web/api/v2.1/cloud-detection/rules";
+        assert_eq!(q.pop(p, "GET"), None);
+        assert_eq!(
+            q.pop(p, "POST"),
+            Some(Fault::status(503).for_method("POST"))
+        );
+        assert_eq!(q.pop(p, "POST"), None);
     }
 
     #[test]

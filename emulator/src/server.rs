@@ -77,7 +77,10 @@ async fn process(shared: &Shared, req: Request<Incoming>) -> Outcome {
     let (fault, limit) = {
         let mut inner = shared.lock();
         inner.count_request(&path);
-        (inner.faults.pop(&path), inner.config.max_body_bytes)
+        (
+            inner.faults.pop(&path, &method),
+            inner.config.max_body_bytes,
+        )
     };
     let outcome = match fault {
         Some(f) => run_fault(shared, f, &path, &method, &parts, body, limit).await,
@@ -105,6 +108,13 @@ async fn run_fault(
     }
     if fault.reset {
         return Outcome::Reset;
+    }
+    if fault.after_processing {
+        let done = normal(shared, path, method, parts, body, limit).await;
+        return match fault.reply(path) {
+            Some(reply) => Outcome::Reply(reply),
+            None => done,
+        };
     }
     match fault.reply(path) {
         Some(reply) => {

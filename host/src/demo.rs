@@ -218,6 +218,34 @@ impl DeepVisibility {
 
     /// How many stored events the S1QL query matches.
     pub fn count(&self, s1ql: &str) -> Result<u64> {
+        let id = self.start(s1ql)?;
+        let first = self.get(&format!("/web/api/v2.1/dv/events?queryId={id}&limit=1"))?;
+        first["pagination"]["totalItems"]
+            .as_u64()
+            .context("no totalItems")
+    }
+
+    /// Every stored event the S1QL query matches, following the cursor.
+    pub fn events(&self, s1ql: &str) -> Result<Vec<serde_json::Value>> {
+        let id = self.start(s1ql)?;
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut path = format!("/web/api/v2.1/dv/events?queryId={id}&limit=1000");
+            if let Some(c) = &cursor {
+                path.push_str(&format!("&cursor={c}"));
+            }
+            let page = self.get(&path)?;
+            out.extend(page["data"].as_array().cloned().unwrap_or_default());
+            match page["pagination"]["nextCursor"].as_str() {
+                Some(c) if !c.is_empty() => cursor = Some(c.to_string()),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// Starts a query and waits until it has finished; returns its id.
+    fn start(&self, s1ql: &str) -> Result<String> {
         let url = format!("{}/web/api/v2.1/dv/init-query", self.base);
         let body = serde_json::json!({
             "query": s1ql,
@@ -242,14 +270,11 @@ impl DeepVisibility {
         for _ in 0..100 {
             let status = self.get(&format!("/web/api/v2.1/dv/query-status?queryId={id}"))?;
             match status["data"]["responseState"].as_str() {
-                Some("FINISHED") => break,
+                Some("FINISHED") => return Ok(id),
                 Some("FAILED") => bail!("query failed: {s1ql}"),
                 _ => std::thread::sleep(Duration::from_millis(100)),
             }
         }
-        let first = self.get(&format!("/web/api/v2.1/dv/events?queryId={id}&limit=1"))?;
-        first["pagination"]["totalItems"]
-            .as_u64()
-            .context("no totalItems")
+        bail!("query did not finish: {s1ql}")
     }
 }

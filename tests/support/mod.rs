@@ -222,7 +222,7 @@ pub fn record(i: usize, kind: EventKind, severity: Severity) -> AuditRecord {
         object: Some("orders".into()),
         statement: Some(format!("SELECT * FROM orders WHERE id = {i}")),
         rows_affected: Some(i as u64),
-        contains_pii: Some(i % 2 == 0),
+        contains_pii: Some(i.is_multiple_of(2)),
         ..AuditRecord::new(
             format!("rec-{i}"),
             1_705_314_645_000 + i as i64,
