@@ -308,7 +308,7 @@ fn test_connection_console_url_with_trailing_slash() {
             &format!("console_url = \"{url}/\""),
         )
     });
-    assert_eq!(code, 2, "{out}");
+    assert_eq!(code, 1, "{out}");
     assert!(
         out.contains("console_url")
             && out.contains("must not end with a slash")

@@ -56,10 +56,11 @@ fn configured_to(cfg: &PipelineConfig, err: &mut dyn Write) -> Result<plugin::Lo
 }
 
 /// `validate`: every problem of the pipeline file and of the plugin's settings.
+/// Exit 1 when anything is wrong (the pipeline file or the plugin's settings).
 pub fn validate(path: &Path) -> i32 {
     let cfg = match load_config(path) {
         Ok(c) => c,
-        Err(code) => return code,
+        Err(_) => return EXIT_FAILURE,
     };
     match configured(&cfg) {
         Ok(loaded) => {
@@ -81,7 +82,7 @@ pub fn validate(path: &Path) -> i32 {
             }
             EXIT_OK
         }
-        Err(code) => code,
+        Err(_) => EXIT_FAILURE,
     }
 }
 
@@ -90,17 +91,24 @@ pub fn test_connection(path: &Path) -> i32 {
     test_connection_to(path, &mut std::io::stdout())
 }
 
-/// `test-connection` writing everything (settings errors included) to `out`.
+/// `test-connection` writing everything (settings errors included) to `out`; exit 1 on any
+/// failure.
 pub fn test_connection_to(path: &Path, out: &mut dyn Write) -> i32 {
     let cfg = match load_config_to(path, out) {
         Ok(c) => c,
-        Err(code) => return code,
+        Err(_) => {
+            let _ = writeln!(
+                out,
+                "✗ pipeline file: fix the problems above, then test again"
+            );
+            return EXIT_FAILURE;
+        }
     };
     let mut loaded = match configured_to(&cfg, out) {
         Ok(l) => l,
-        Err(code) => {
+        Err(_) => {
             let _ = writeln!(out, "✗ settings: fix the settings above, then test again");
-            return code;
+            return EXIT_FAILURE;
         }
     };
     match loaded.plugin.check_connection() {

@@ -9,9 +9,10 @@ use dbaudit_host::{commands, logging};
 const EXIT_CODES: &str = "\
 Exit codes:
   0  every record read was delivered or filtered (nothing dead-lettered); command succeeded
-  1  other failure: input or plugin cannot be loaded, a connection check failed, ...
-  2  configuration error: the pipeline file or the plugin's settings (validate included)
-  3  the run finished, but some records are in the dead letter";
+  1  failure: `validate` found a problem, a `test-connection` check failed, the input or
+     plugin cannot be loaded, ...
+  2  run/replay/queries/rules: configuration error in the pipeline file or the plugin's settings
+  3  run/replay: finished, but some records are in the dead letter";
 
 #[derive(Parser)]
 #[command(name = "dbaudit", version, about = "Forward database audit records to a SIEM through a sandboxed WebAssembly sink plugin", after_help = EXIT_CODES)]
