@@ -227,8 +227,6 @@ fn detection_rule(r: rules::Rule) -> wit::DetectionRule {
 
 /// Timeouts for one request to the console.
 const CONNECT_TIMEOUT_NS: u64 = 10_000_000_000;
-const FIRST_BYTE_TIMEOUT_NS: u64 = 30_000_000_000;
-const BETWEEN_BYTES_TIMEOUT_NS: u64 = 30_000_000_000;
 /// Error bodies are read for their message only; successes are tiny.
 const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 
@@ -241,6 +239,10 @@ impl Io for WasiIo {
 
     fn random_u64(&mut self) -> u64 {
         wasi::random::random::get_random_u64()
+    }
+
+    fn monotonic_ms(&self) -> u64 {
+        wasi::clocks::monotonic_clock::now() / 1_000_000
     }
 
     fn now_ms(&self) -> i64 {
@@ -316,8 +318,9 @@ fn send(request: &Request<'_>) -> Result<Response, TransportError> {
 
     let options = RequestOptions::new();
     let _ = options.set_connect_timeout(Some(CONNECT_TIMEOUT_NS));
-    let _ = options.set_first_byte_timeout(Some(FIRST_BYTE_TIMEOUT_NS));
-    let _ = options.set_between_bytes_timeout(Some(BETWEEN_BYTES_TIMEOUT_NS));
+    let timeout_ns = request.timeout_ms.saturating_mul(1_000_000);
+    let _ = options.set_first_byte_timeout(Some(timeout_ns));
+    let _ = options.set_between_bytes_timeout(Some(timeout_ns));
 
     // Hand the request over first, then stream the body: the host reads it as we write.
     let future =

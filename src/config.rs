@@ -293,7 +293,8 @@ impl<'a> Validator<'a> {
 
     fn provider(&mut self) {
         if let Some(p) = self.string("provider") {
-            if p != PROVIDER {
+            // The spec's UI says "SentinelOne"; the value is "sentinelone".
+            if !p.trim().eq_ignore_ascii_case(PROVIDER) {
                 let msg = format!("must be \"{PROVIDER}\" for this plugin, not \"{p}\"");
                 self.error("provider", msg);
             }
@@ -375,10 +376,14 @@ impl<'a> Validator<'a> {
             }
             return Some(None);
         }
-        if !value.bytes().all(|b| b.is_ascii_digit()) {
+        // IDs go into API paths: letters, digits, '-' and '_' only (SentinelOne's are digits).
+        if !value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
             self.error(
                 field,
-                format!("must be a numeric ID such as \"123456789\", not \"{value}\": {fix}"),
+                format!("must be an ID such as \"123456789\", not \"{value}\": {fix}"),
             );
             return None;
         }

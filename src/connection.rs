@@ -2,7 +2,7 @@
 //! One check each; a failure says how to fix it, in the words of the spec's troubleshooting.
 
 use crate::config::Settings;
-use crate::io::{Io, Method, Request, Response, TransportError};
+use crate::io::{Io, Method, Request, Response, TransportError, SHORT_TIMEOUT_MS};
 use crate::policy::{error_detail, UNAUTHORIZED, WRONG_CONSOLE};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,6 +47,7 @@ fn get(
         path,
         api_token: auth.then(|| settings.api_token.expose()),
         body: &[],
+        timeout_ms: SHORT_TIMEOUT_MS,
     })
 }
 

@@ -5,11 +5,14 @@
 
 use crate::config::Settings;
 use crate::filter::{filter_reason, FilterCounts};
-use crate::io::{Io, Level, Method, Request};
+use crate::io::{Io, Level, Method, Request, EVENTS_TIMEOUT_MS};
 use crate::payload::{self, Chunk, EVENTS_PATH, MAX_REQUEST_BYTES};
 use crate::policy::{self, Outcome};
 use crate::record::{AuditRecord, EventKind, Severity};
 use std::collections::VecDeque;
+
+/// Stop starting requests after this long in one call (the host's deadline is 60 s by default).
+pub const CALL_BUDGET_MS: u64 = 25_000;
 
 /// Set of event kinds, as bits.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -101,17 +104,38 @@ pub fn deliver(
     }
 
     let scope = scope_label(settings);
+    let started = io.monotonic_ms();
+    let mut requests = 0u32;
     let mut queue: VecDeque<Chunk> = encoded.chunks.into();
     while let Some(chunk) = queue.pop_front() {
+        // Splitting on a slow console can take many requests: hand back before the host's call
+        // deadline could cut the call short after SentinelOne accepted events.
+        if requests > 0 && io.monotonic_ms().saturating_sub(started) >= CALL_BUDGET_MS {
+            let pending = remaining(&chunk, &queue);
+            let reason = format!(
+                "{} events left after {CALL_BUDGET_MS} ms in one call; continuing in the next",
+                pending.len()
+            );
+            io.log(Level::Info, &reason);
+            return Verdict::Retry {
+                after_ms: policy::BACKOFF_MIN_MS,
+                pending,
+                reason,
+                report,
+            };
+        }
+        requests += 1;
         let request = Request {
             method: Method::Post,
             console: &settings.console_url,
             path: EVENTS_PATH,
             api_token: Some(settings.api_token.expose()),
             body: &chunk.body,
+            timeout_ms: EVENTS_TIMEOUT_MS,
         };
         let result = io.send(&request);
-        match redact(settings, policy::classify(&result, io.now_ms(), &scope)) {
+        let outcome = redact(settings, policy::classify(&result, io.now_ms(), &scope));
+        match outcome {
             Outcome::Delivered => {
                 report.sent += chunk.len() as u32;
                 for i in chunk.indices() {

@@ -7,7 +7,6 @@ use crate::config::Settings;
 use crate::json::{self, Escaping, Object};
 use crate::mitre;
 use crate::record::{AuditRecord, EventKind};
-use std::fmt::Write as _;
 
 /// The customFields keys the plugin writes itself; extra input fields never override them.
 pub const KNOWN_FIELDS: [&str; 19] = [
@@ -125,7 +124,11 @@ fn write_extra_fields(f: &mut Object<'_>, extra_json: &str) {
             continue;
         }
         match value {
+            // customFields are flat: nested values travel as their JSON text.
             serde_json::Value::Object(_) => f.str(key, &value.to_string()),
+            serde_json::Value::Array(items) if !items.iter().all(is_plain_scalar) => {
+                f.str(key, &value.to_string())
+            }
             _ => {
                 let buf = f.key(key);
                 serde_json::to_writer(buf, value).expect("writing to a Vec cannot fail");
@@ -134,71 +137,86 @@ fn write_extra_fields(f: &mut Object<'_>, extra_json: &str) {
     }
 }
 
+fn is_plain_scalar(v: &serde_json::Value) -> bool {
+    matches!(
+        v,
+        serde_json::Value::String(_) | serde_json::Value::Number(_) | serde_json::Value::Bool(_)
+    )
+}
+
 /// A sentence an analyst can read in the console, e.g.
 /// "Database audit event: SELECT on customers (1500 rows)".
 pub fn write_description(out: &mut Escaping<'_>, r: &AuditRecord) {
     let user = r.actor_user.as_deref().unwrap_or("unknown user");
     let db = r.database.as_deref().unwrap_or("unknown database");
-    let _ = match r.event_type {
+    match r.event_type {
         EventKind::AuditEvent => {
-            let _ = out.write_str("Database audit event: ");
-            write_action(out, r, db)
+            put(out, &["Database audit event: "]);
+            write_action(out, r, db);
         }
         EventKind::Alert => {
-            let _ = write!(out, "Database alert ({}): ", r.severity.as_str());
-            write_action(out, r, db).and_then(|_| write!(out, " by {user}"))
+            put(out, &["Database alert (", r.severity.as_str(), "): "]);
+            write_action(out, r, db);
+            put(out, &[" by ", user]);
         }
         EventKind::AiDetection => {
-            let _ = out.write_str("AI detection: anomalous ");
-            write_action(out, r, db).and_then(|_| write!(out, " by {user}"))
+            put(out, &["AI detection: anomalous "]);
+            write_action(out, r, db);
+            put(out, &[" by ", user]);
         }
         EventKind::PolicyViolation => {
-            let _ = out.write_str("Policy violation: ");
-            write_action(out, r, db).and_then(|_| write!(out, " by {user}"))
+            put(out, &["Policy violation: "]);
+            write_action(out, r, db);
+            put(out, &[" by ", user]);
         }
         EventKind::ClassificationFinding => {
-            let _ = out.write_str("Classification finding: ");
+            put(out, &["Classification finding: "]);
             if r.data_types.is_empty() {
-                let _ = out.write_str("sensitive data");
+                put(out, &["sensitive data"]);
             }
             for (i, t) in r.data_types.iter().enumerate() {
-                let _ = write!(out, "{}{t}", if i > 0 { ", " } else { "" });
+                put(out, &[if i > 0 { ", " } else { "" }, t]);
             }
             match r.object.as_deref() {
-                Some(object) => write!(out, " in {object} ({db})"),
-                None => write!(out, " in {db}"),
+                Some(object) => put(out, &[" in ", object, " (", db, ")"]),
+                None => put(out, &[" in ", db]),
             }
         }
         EventKind::AuthSuccess => write_login(out, "succeeded", user, r, db),
         EventKind::AuthFailure => write_login(out, "failed", user, r, db),
-    };
+    }
+}
+
+/// Appends each part, escaped (no `fmt` machinery: this runs for every event).
+fn put(out: &mut Escaping<'_>, parts: &[&str]) {
+    for p in parts {
+        json::write_escaped(out.0, p);
+    }
 }
 
 /// "SELECT on customers (1500 rows)", with what is known.
-fn write_action(out: &mut Escaping<'_>, r: &AuditRecord, db: &str) -> std::fmt::Result {
+fn write_action(out: &mut Escaping<'_>, r: &AuditRecord, db: &str) {
     match (r.action_type.as_deref(), r.object.as_deref()) {
-        (Some(action), Some(object)) => write!(out, "{action} on {object}")?,
-        (Some(action), None) => write!(out, "{action} on {db}")?,
-        (None, Some(object)) => write!(out, "activity on {object}")?,
-        (None, None) => write!(out, "activity on {db}")?,
+        (Some(action), Some(object)) => put(out, &[action, " on ", object]),
+        (Some(action), None) => put(out, &[action, " on ", db]),
+        (None, Some(object)) => put(out, &["activity on ", object]),
+        (None, None) => put(out, &["activity on ", db]),
     }
     match r.rows_affected {
-        Some(1) => out.write_str(" (1 row)"),
-        Some(n) => write!(out, " ({n} rows)"),
-        None => Ok(()),
+        Some(1) => put(out, &[" (1 row)"]),
+        Some(n) => {
+            put(out, &[" ("]);
+            json::write_u64(out.0, n);
+            put(out, &[" rows)"]);
+        }
+        None => {}
     }
 }
 
-fn write_login(
-    out: &mut Escaping<'_>,
-    outcome: &str,
-    user: &str,
-    r: &AuditRecord,
-    db: &str,
-) -> std::fmt::Result {
-    write!(out, "Database login {outcome}: {user}")?;
+fn write_login(out: &mut Escaping<'_>, outcome: &str, user: &str, r: &AuditRecord, db: &str) {
+    put(out, &["Database login ", outcome, ": ", user]);
     if let Some(ip) = r.client_ip.as_deref() {
-        write!(out, " from {ip}")?;
+        put(out, &[" from ", ip]);
     }
-    write!(out, " to {db}")
+    put(out, &[" to ", db]);
 }

@@ -17,7 +17,14 @@ pub struct Request<'a> {
     /// `Authorization: ApiToken ...` is added when set.
     pub api_token: Option<&'a str>,
     pub body: &'a [u8],
+    /// How long to wait for the answer (first byte, and between bytes).
+    pub timeout_ms: u64,
 }
+
+/// Events can be large and a console slow: give them time.
+pub const EVENTS_TIMEOUT_MS: u64 = 20_000;
+/// Lookups, checks and rules are small: fail fast rather than hold up delivery.
+pub const SHORT_TIMEOUT_MS: u64 = 5_000;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Response {
@@ -71,5 +78,7 @@ pub trait Io {
     fn random_u64(&mut self) -> u64;
     /// Wall-clock milliseconds since the Unix epoch.
     fn now_ms(&self) -> i64;
+    /// Milliseconds from an arbitrary start that never goes back: for time budgets.
+    fn monotonic_ms(&self) -> u64;
     fn log(&self, level: Level, message: &str);
 }

@@ -10,10 +10,20 @@ pub fn write_str(buf: &mut Vec<u8>, s: &str) {
 }
 
 /// Appends the escaped contents of a JSON string (without quotes).
+///
+/// Runs of bytes that need no escaping (almost all of them) are found eight at a time and
+/// copied in one piece.
 pub fn write_escaped(buf: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
+    let mut i = 0;
+    while i < bytes.len() {
+        i += plain_prefix(&bytes[i..]);
+        if i >= bytes.len() {
+            break;
+        }
+        let b = bytes[i];
+        buf.extend_from_slice(&bytes[start..i]);
         let escape: &[u8] = match b {
             b'"' => b"\\\"",
             b'\\' => b"\\\\",
@@ -22,8 +32,7 @@ pub fn write_escaped(buf: &mut Vec<u8>, s: &str) {
             b'\t' => b"\\t",
             0x08 => b"\\b",
             0x0c => b"\\f",
-            0..=0x1f => {
-                buf.extend_from_slice(&bytes[start..i]);
+            _ => {
                 const HEX: &[u8; 16] = b"0123456789abcdef";
                 buf.extend_from_slice(&[
                     b'\\',
@@ -33,16 +42,50 @@ pub fn write_escaped(buf: &mut Vec<u8>, s: &str) {
                     HEX[(b >> 4) as usize],
                     HEX[(b & 0xf) as usize],
                 ]);
-                start = i + 1;
+                i += 1;
+                start = i;
                 continue;
             }
-            _ => continue,
         };
-        buf.extend_from_slice(&bytes[start..i]);
         buf.extend_from_slice(escape);
-        start = i + 1;
+        i += 1;
+        start = i;
     }
     buf.extend_from_slice(&bytes[start..]);
+}
+
+/// Whether a byte must be escaped in a JSON string: quote, backslash and control characters.
+#[inline(always)]
+fn needs_escape(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\'
+}
+
+/// How many leading bytes of `bytes` need no escaping.
+#[inline(always)]
+fn plain_prefix(bytes: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut i = 0;
+    while i + 8 <= bytes.len() {
+        let x = u64::from_le_bytes(bytes[i..i + 8].try_into().unwrap());
+        // A high bit in a lane marks a byte < 0x20, == '"' or == '\\' (bytes >= 0x80 are
+        // masked out by `!x`, so UTF-8 never matches).
+        let quote = x ^ (ONES * u64::from(b'"'));
+        let backslash = x ^ (ONES * u64::from(b'\\'));
+        let hit =
+            (x.wrapping_sub(ONES * 0x20) | quote.wrapping_sub(ONES) | backslash.wrapping_sub(ONES))
+                & !x
+                & HIGH;
+        if hit != 0 {
+            // The lowest marked lane is exact (borrows only run upwards from a real hit).
+            return i + (hit.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < bytes.len() && !needs_escape(bytes[i]) {
+        i += 1;
+    }
+    i
 }
 
 pub fn write_u64(buf: &mut Vec<u8>, n: u64) {
@@ -88,8 +131,13 @@ impl<'a> Object<'a> {
             self.buf.push(b',');
         }
         self.first = false;
-        write_str(self.buf, key);
-        self.buf.push(b':');
+        self.buf.push(b'"');
+        if plain_prefix(key.as_bytes()) == key.len() {
+            self.buf.extend_from_slice(key.as_bytes());
+        } else {
+            write_escaped(self.buf, key);
+        }
+        self.buf.extend_from_slice(b"\":");
         self.buf
     }
 
@@ -142,6 +190,25 @@ mod tests {
         write_str(&mut buf, s);
         let back: String = serde_json::from_slice(&buf).unwrap();
         assert_eq!(back, s);
+    }
+
+    #[test]
+    fn escapes_every_byte_at_every_position() {
+        for b in 0u8..0x80 {
+            for pos in 0..20 {
+                let mut s = "abcdefghijklmnopqrs".to_string();
+                s.insert(pos, b as char);
+                let mut buf = Vec::new();
+                write_str(&mut buf, &s);
+                assert_eq!(buf, serde_json::to_vec(&s).unwrap(), "byte {b:#x} at {pos}");
+            }
+        }
+        let mut buf = Vec::new();
+        write_str(&mut buf, "élan 中文 🙂 \u{7f}\u{80}\u{ff}");
+        assert_eq!(
+            buf,
+            serde_json::to_vec("élan 中文 🙂 \u{7f}\u{80}\u{ff}").unwrap()
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! Plain-Rust SentinelOne logic in small modules; `bindings` (wasm only) is the one file that
 //! touches wit-bindgen and `wasi:http`.
 
+pub mod alloc;
 pub mod config;
 pub mod connection;
 pub mod deliver;
@@ -21,3 +22,8 @@ pub mod time;
 
 #[cfg(target_arch = "wasm32")]
 mod bindings;
+
+/// Small blocks by size class (see [`alloc`]); the component is single-threaded.
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOC: alloc::SizeClasses = alloc::SizeClasses::new();

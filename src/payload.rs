@@ -95,7 +95,10 @@ pub fn encode<'r>(
     max_bytes: usize,
 ) -> Encoded {
     let mut out = Encoded::default();
-    let mut current = Chunk::new(max_bytes.min(256 * 1024));
+    // Room for the whole request up front (events are ~0.5-1 KiB): no regrowth while writing.
+    let expected = records.size_hint().1.unwrap_or(256).min(max_events);
+    let capacity = (expected.saturating_mul(1024) + HEAD.len() + TAIL.len()).min(max_bytes);
+    let mut current = Chunk::new(capacity);
     for (index, record) in records {
         current.push_separator();
         let start = current.body.len();
@@ -123,7 +126,7 @@ pub fn encode<'r>(
         }
         if current.body.len() + TAIL.len() > max_bytes {
             // This event starts the next request: move its bytes there.
-            let mut next = Chunk::new(max_bytes.min(256 * 1024));
+            let mut next = Chunk::new(capacity);
             next.body.extend_from_slice(&current.body[start..]);
             next.events.push((index, HEAD.len()..next.body.len()));
             current.body.truncate(start - 1);

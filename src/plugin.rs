@@ -19,12 +19,21 @@ pub struct BatchPlan {
     pub retry_attempts: u32,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Plugin {
     settings: Option<Settings>,
     rules: RuleKeeper,
     /// Critical kinds delivered so far: each wants its detection rule.
     kinds_wanting_rules: KindSet,
+}
+
+/// Rules are ensured only while the whole deliver call is younger than this.
+pub const RULES_AFTER_EVENTS_MS: u64 = 10_000;
+
+impl Default for Plugin {
+    fn default() -> Self {
+        Plugin::new()
+    }
 }
 
 const NOT_CONFIGURED: &str = "the plugin is not configured: the host must call configure first";
@@ -67,19 +76,22 @@ impl Plugin {
                 report: Default::default(),
             };
         };
+        let started = io.monotonic_ms();
         let verdict = deliver::deliver(settings, io, batch, attempt);
         if settings.custom_detection && verdict.report().sent > 0 {
             for kind in verdict.report().critical_kinds_sent.iter() {
                 self.kinds_wanting_rules.insert(kind);
             }
-            self.ensure_wanted_rules(io);
+            self.ensure_wanted_rules(io, started);
         }
         verdict
     }
 
     /// After events went out: the exfiltration rule, and a rule per critical kind seen.
-    /// Failures are logged and retried on a later call; they never change the verdict.
-    fn ensure_wanted_rules(&mut self, io: &mut dyn Io) {
+    /// Failures are logged and retried on a later call; they never change the verdict, and
+    /// rules work stops once the call is `RULES_AFTER_EVENTS_MS` old, so delivery is never
+    /// held up for long.
+    fn ensure_wanted_rules(&mut self, io: &mut dyn Io, call_started: u64) {
         let Some(settings) = &self.settings else {
             return;
         };
@@ -90,6 +102,13 @@ impl Plugin {
                 .filter_map(|k| rules::kind_rule(settings, k)),
         );
         for rule in wanted {
+            if io.monotonic_ms().saturating_sub(call_started) >= RULES_AFTER_EVENTS_MS {
+                io.log(
+                    Level::Debug,
+                    "detection rules: this call's time budget is used; continuing later",
+                );
+                return;
+            }
             if !self.rules.is_ensured(&rule.name) {
                 if let EnsureResult::Deferred(why) = self.rules.ensure(settings, io, &rule) {
                     io.log(

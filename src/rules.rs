@@ -4,7 +4,7 @@
 //! a 5xx never makes a duplicate) and polite (at most 30 requests a minute to the rules path).
 
 use crate::config::Settings;
-use crate::io::{Io, Level, Method, Request};
+use crate::io::{Io, Level, Method, Request, SHORT_TIMEOUT_MS};
 use crate::mitre::{self, Mitre, EXFILTRATION};
 use crate::policy::error_detail;
 use crate::queries::quote;
@@ -254,6 +254,7 @@ impl RuleKeeper {
                 path: &path,
                 api_token: Some(settings.api_token.expose()),
                 body: &[],
+                timeout_ms: SHORT_TIMEOUT_MS,
             })
             .map_err(|e| format!("lookup failed: {}", e.message))?;
         if !(200..300).contains(&response.status) {
@@ -275,6 +276,7 @@ impl RuleKeeper {
                 path: RULES_PATH,
                 api_token: Some(settings.api_token.expose()),
                 body: body.as_bytes(),
+                timeout_ms: SHORT_TIMEOUT_MS,
             })
             .map_err(|e| format!("create failed: {}", e.message))?;
         if !(200..300).contains(&response.status) {

@@ -50,6 +50,7 @@ fn every_required_field_is_reported_at_once() {
 #[test]
 fn provider_defaults_to_sentinelone_and_refuses_others() {
     assert!(Settings::from_json(&settings_json(json!({ "provider": null }))).is_ok());
+    assert!(Settings::from_json(&settings_json(json!({ "provider": "SentinelOne" }))).is_ok());
     let errs = errors(json!({ "provider": "splunk" }));
     assert!(error_for(&errs, "provider").message.contains("sentinelone"));
 }
@@ -111,8 +112,8 @@ fn enabled_and_custom_detection_must_be_booleans() {
 }
 
 #[test]
-fn account_and_site_ids_are_numeric_strings() {
-    let errs = errors(json!({ "account_id": 123456789, "site_id": "abc" }));
+fn account_and_site_ids_are_id_strings() {
+    let errs = errors(json!({ "account_id": 123456789, "site_id": "98 76/54" }));
     assert!(error_for(&errs, "account_id")
         .message
         .contains("\"123456789\""));

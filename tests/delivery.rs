@@ -451,3 +451,80 @@ fn the_token_never_appears_in_any_message() {
     let checks = plugin.check_connection(&mut io);
     assert!(!format!("{checks:?}{}", io.all_logs()).contains(TOKEN));
 }
+
+#[test]
+fn a_slow_console_never_keeps_a_call_past_its_budget() {
+    // Each request takes 10 s and the console wants small requests: after the budget the call
+    // hands back what is left instead of running into the host's deadline.
+    let mut io = FakeIo::new();
+    io.request_ms = 10_000;
+    let recs = records(3);
+    let one = encode(
+        &s(),
+        recs.iter().enumerate().map(|(i, r)| (i as u32, r)).take(1),
+        1000,
+        usize::MAX,
+    )
+    .chunks[0]
+        .body
+        .len();
+    io.max_body = Some(one + 10);
+    let verdict = deliver(&s(), &mut io, &records(8), 1);
+    let Verdict::Retry {
+        pending, report, ..
+    } = verdict
+    else {
+        panic!("{verdict:?}")
+    };
+    // Nothing is lost: what was not accepted yet is pending.
+    assert_eq!(report.sent as usize + pending.len(), 8);
+    let elapsed = io.seen.len() as u64 * io.request_ms;
+    assert!(
+        elapsed <= dbaudit_sentinelone::deliver::CALL_BUDGET_MS + io.request_ms,
+        "{elapsed} ms"
+    );
+}
+
+#[test]
+fn rules_work_stops_when_the_call_is_old() {
+    let mut plugin = dbaudit_sentinelone::plugin::Plugin::default();
+    plugin.configure(&settings_json(json!({}))).unwrap();
+    let mut io = FakeIo::new();
+    io.request_ms = 6_000;
+    let batch = vec![record(
+        1,
+        dbaudit_sentinelone::record::EventKind::AuthFailure,
+        dbaudit_sentinelone::record::Severity::Critical,
+    )];
+    plugin.deliver(&mut io, &batch, 1);
+    // One events POST, then at most the rules requests that fit the budget.
+    let rules_requests = io.seen.iter().filter(|s| s.url.contains("/rules")).count() as u64;
+    assert!(
+        rules_requests * io.request_ms
+            <= dbaudit_sentinelone::plugin::RULES_AFTER_EVENTS_MS + io.request_ms,
+        "{rules_requests}"
+    );
+    assert!(rules_requests < 4, "{rules_requests}");
+}
+
+#[test]
+fn tiny_byte_caps_still_encode() {
+    let recs = records(3);
+    let one = encode(
+        &s(),
+        recs.iter().enumerate().map(|(i, r)| (i as u32, r)).take(1),
+        1000,
+        usize::MAX,
+    )
+    .chunks[0]
+        .body
+        .len();
+    let encoded = encode(
+        &s(),
+        recs.iter().enumerate().map(|(i, r)| (i as u32, r)),
+        1000,
+        one,
+    );
+    assert_eq!(encoded.chunks.len(), 3);
+    assert!(encoded.rejected.is_empty());
+}

@@ -350,3 +350,26 @@ fn raw_post(w: &World, body: &Value) -> (u16, String) {
     let status = text.split_whitespace().nth(1).unwrap().parse().unwrap();
     (status, text)
 }
+
+#[test]
+fn a_line_that_is_not_utf8_is_dead_lettered_and_nothing_else_is_lost() {
+    let w = World::new();
+    let recs = records(3);
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(format!("{}\n", recs[0]).as_bytes());
+    bytes.extend_from_slice(b"{\"id\":\"\xff\xfe broken\"}\n");
+    bytes.extend_from_slice(format!("{}\n{}\n", recs[1], recs[2]).as_bytes());
+    std::fs::write(w.path("audit.jsonl"), bytes).unwrap();
+    let summary = run(&w.pipeline(""));
+    assert_eq!(
+        (summary.read, summary.delivered, summary.dead_lettered),
+        (4, 3, 1)
+    );
+    let letters = w.dead_letters();
+    assert_eq!(letters[0]["line"], 2);
+    assert!(
+        letters[0]["reason"].as_str().unwrap().contains("UTF-8"),
+        "{}",
+        letters[0]
+    );
+}

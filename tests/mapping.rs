@@ -157,12 +157,14 @@ fn missing_fields_are_left_out_and_text_is_escaped() {
 #[test]
 fn extra_input_fields_are_forwarded_without_overriding_known_ones() {
     let mut r = spec_record();
-    r.extra_json = r#"{"tenant":"acme","query_ms":12.5,"tags":["a","b"],"ctx":{"k":1},"gone":null,"severity":"info"}"#.into();
+    r.extra_json = r#"{"tenant":"acme","query_ms":12.5,"tags":["a","b"],"ctx":{"k":1},"gone":null,"severity":"info","rows":[{"id":1}],"maybe":[1,null]}"#.into();
     let f = event_of(&r, json!({}))["customFields"].clone();
     assert_eq!(f["tenant"], "acme");
     assert_eq!(f["query_ms"], 12.5);
     assert_eq!(f["tags"], json!(["a", "b"]));
     assert_eq!(f["ctx"], "{\"k\":1}");
+    assert_eq!(f["rows"], "[{\"id\":1}]");
+    assert_eq!(f["maybe"], "[1,null]");
     assert!(f.get("gone").is_none());
     assert_eq!(f["severity"], "warning");
 }

@@ -4,14 +4,43 @@
 
 use std::time::{Duration, Instant};
 
-use crate::record::Envelope;
-use crate::runtime::BatchPlan;
+use crate::record::{Entry, Meta};
+use crate::runtime::{AuditRecord, BatchPlan};
+
+/// Records to deliver together, and what the pipeline keeps of each (same order).
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub records: Vec<AuditRecord>,
+    pub metas: Vec<Meta>,
+}
+
+impl Batch {
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    fn with_capacity(n: usize) -> Batch {
+        Batch {
+            records: Vec::with_capacity(n),
+            metas: Vec::with_capacity(n),
+        }
+    }
+
+    pub fn push(&mut self, e: Entry) {
+        self.records.push(e.record);
+        self.metas.push(e.meta);
+    }
+}
 
 pub struct Batcher {
     max_events: usize,
     max_bytes: u64,
     interval: Duration,
-    items: Vec<Envelope>,
+    items: Batch,
     bytes: u64,
     opened: Option<Instant>,
 }
@@ -22,7 +51,7 @@ impl Batcher {
             max_events: plan.max_events.max(1) as usize,
             max_bytes: plan.max_bytes.max(1),
             interval: Duration::from_millis(plan.flush_interval_ms.max(1)),
-            items: Vec::new(),
+            items: Batch::default(),
             bytes: 0,
             opened: None,
         }
@@ -30,15 +59,15 @@ impl Batcher {
 
     /// Add a record; returns the batches it closed (the open one when this record would not
     /// fit in its bytes, and the new one when it is full).
-    pub fn push(&mut self, e: Envelope) -> Vec<Vec<Envelope>> {
+    pub fn push(&mut self, e: Entry) -> Vec<Batch> {
         let mut out = Vec::new();
-        if !self.items.is_empty() && self.bytes + e.size > self.max_bytes {
+        if !self.items.is_empty() && self.bytes + e.meta.size > self.max_bytes {
             out.extend(self.take());
         }
         if self.items.is_empty() {
             self.opened = Some(Instant::now());
         }
-        self.bytes += e.size;
+        self.bytes += e.meta.size;
         self.items.push(e);
         if self.items.len() >= self.max_events || self.bytes >= self.max_bytes {
             out.extend(self.take());
@@ -56,13 +85,14 @@ impl Batcher {
     }
 
     /// Close the open batch (none when empty).
-    pub fn take(&mut self) -> Option<Vec<Envelope>> {
+    pub fn take(&mut self) -> Option<Batch> {
         if self.items.is_empty() {
             return None;
         }
         self.bytes = 0;
         self.opened = None;
-        Some(std::mem::take(&mut self.items))
+        let next = Batch::with_capacity(self.max_events.min(4096));
+        Some(std::mem::replace(&mut self.items, next))
     }
 }
 
@@ -70,12 +100,12 @@ impl Batcher {
 mod tests {
     use super::*;
 
-    fn env(i: usize, size: u64) -> Envelope {
+    fn env(i: usize, size: u64) -> Entry {
         let line = format!(
             r#"{{"id":"{i}","timestamp":"2024-01-15T10:30:45Z","event_type":"alert","severity":"info"}}"#
         );
-        let mut e = crate::record::parse_line(&line, Some(i as u64)).unwrap();
-        e.size = size;
+        let mut e = crate::record::parse_entry(line, Some(i as u64)).unwrap();
+        e.meta.size = size;
         e
     }
 
@@ -107,7 +137,7 @@ mod tests {
         assert_eq!(b.push(env(3, 10))[0].len(), 2);
         // A record larger than max-bytes closes the open batch and travels alone.
         let out = b.push(env(4, 100));
-        assert_eq!(out.iter().map(Vec::len).collect::<Vec<_>>(), vec![1, 1]);
+        assert_eq!(out.iter().map(Batch::len).collect::<Vec<_>>(), vec![1, 1]);
         assert!(b.is_empty());
     }
 }

@@ -55,12 +55,23 @@ fn configured_to(cfg: &PipelineConfig, err: &mut dyn Write) -> Result<plugin::Lo
     }
 }
 
-/// `validate`: every problem of the pipeline file and of the plugin's settings.
-/// Exit 1 when anything is wrong (the pipeline file or the plugin's settings).
+/// `validate`: every problem of the pipeline file and of the plugin's settings, all at once.
+/// Exit 1 when anything is wrong.
 pub fn validate(path: &Path) -> i32 {
-    let cfg = match load_config(path) {
+    let cfg = match PipelineConfig::load(path) {
         Ok(c) => c,
-        Err(_) => return EXIT_FAILURE,
+        Err(errors) => {
+            eprintln!("{}: configuration errors:", path.display());
+            for p in &errors.0 {
+                eprintln!("  {p}");
+            }
+            // The file is broken, yet its plugin settings may have problems of their own:
+            // report those too, so one run shows everything to fix.
+            for problem in plugin_settings_problems(path) {
+                eprintln!("  {problem}");
+            }
+            return EXIT_FAILURE;
+        }
     };
     match configured(&cfg) {
         Ok(loaded) => {
@@ -83,6 +94,50 @@ pub fn validate(path: &Path) -> i32 {
             EXIT_OK
         }
         Err(_) => EXIT_FAILURE,
+    }
+}
+
+/// The plugin's own verdict on `[sink.config]` of a pipeline file that has other problems:
+/// the rest of the file is set aside and unset `${VAR}`s get a placeholder.
+fn plugin_settings_problems(path: &Path) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    let Ok(mut root) = text.parse::<toml::Table>() else {
+        return Vec::new();
+    };
+    let Some(toml::Value::Table(mut sink)) = root.remove("sink") else {
+        return Vec::new();
+    };
+    sink.retain(|k, _| k == "plugin" || k == "config");
+    let mut minimal = toml::Table::new();
+    let mut input = toml::Table::new();
+    input.insert("path".into(), toml::Value::String("-".into()));
+    minimal.insert("input".into(), toml::Value::Table(input));
+    minimal.insert("sink".into(), toml::Value::Table(sink));
+    let base = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let lenient = |k: &str| Some(std::env::var(k).unwrap_or_else(|_| format!("unset-{k}")));
+    let Ok(cfg) = PipelineConfig::parse(&minimal.to_string(), base, &lenient) else {
+        return Vec::new();
+    };
+    let Ok(mut loaded) = plugin::load(&cfg, Metrics::new()) else {
+        return Vec::new();
+    };
+    match loaded.plugin.configure() {
+        Ok(Err(errors)) => errors
+            .into_iter()
+            .map(|e| {
+                format!(
+                    "sink.config.{}: {}",
+                    e.field,
+                    loaded.masker.mask(&e.message)
+                )
+            })
+            .collect(),
+        _ => Vec::new(),
     }
 }
 

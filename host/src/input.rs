@@ -12,11 +12,14 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::config::{InputConfig, InputPath};
-use crate::record::{parse_line, Envelope};
+use crate::record::{parse_entry, Entry, Envelope};
 
 #[derive(Debug)]
 pub enum InputItem {
+    /// A record given as a parsed object (e.g. `replay` of a dead letter).
     Record(Box<Envelope>),
+    /// A record read from an input line (the line is kept for the dead letter).
+    Entry(Box<Entry>),
     /// A line that is not a valid record.
     Bad {
         raw: String,
@@ -49,49 +52,51 @@ pub fn spawn(cfg: &InputConfig, tx: mpsc::Sender<InputItem>, stop: Arc<AtomicBoo
         .expect("spawn the input thread");
 }
 
-fn emit(text: &str, line: u64, tx: &mpsc::Sender<InputItem>) -> bool {
-    let text = text.trim_end_matches(['\n', '\r']);
+fn emit(mut text: String, line: u64, tx: &mpsc::Sender<InputItem>) -> bool {
+    let len = text.trim_end_matches(['\n', '\r']).len();
+    text.truncate(len);
     if text.trim().is_empty() {
         return true;
     }
-    let item = match parse_line(text, Some(line)) {
-        Ok(e) => InputItem::Record(Box::new(e)),
-        Err(reason) => InputItem::Bad {
-            raw: text.to_string(),
-            line,
-            reason,
-        },
+    let item = match parse_entry(text, Some(line)) {
+        Ok(e) => InputItem::Entry(Box::new(e)),
+        Err((reason, raw)) => InputItem::Bad { raw, line, reason },
     };
     tx.blocking_send(item).is_ok()
 }
 
+/// One raw line (bytes, as read): a record, or a bad line when it is not UTF-8 text.
+fn emit_bytes(bytes: Vec<u8>, line: u64, tx: &mpsc::Sender<InputItem>) -> bool {
+    match String::from_utf8(bytes) {
+        Ok(text) => emit(text, line, tx),
+        Err(e) => {
+            let at = e.utf8_error().valid_up_to();
+            let raw = String::from_utf8_lossy(e.as_bytes())
+                .trim_end_matches(['\n', '\r'])
+                .to_string();
+            let reason = format!("not UTF-8 text (invalid byte at offset {at})");
+            tx.blocking_send(InputItem::Bad { raw, line, reason })
+                .is_ok()
+        }
+    }
+}
+
 fn read_all(r: impl Read, tx: &mpsc::Sender<InputItem>, stop: &AtomicBool) -> Result<(), String> {
     let mut reader = BufReader::new(r);
-    let mut buf = String::new();
     let mut line = 0u64;
     loop {
         if stop.load(Ordering::Relaxed) {
             return Ok(());
         }
-        buf.clear();
-        match reader.read_line(&mut buf) {
+        // Bytes, not read_line: a line that is not UTF-8 is dead-lettered, not fatal.
+        let mut buf = Vec::with_capacity(512);
+        match reader.read_until(b'\n', &mut buf) {
             Ok(0) => return Ok(()),
             Ok(_) => {
                 line += 1;
-                if !emit(&buf, line, tx) {
+                if !emit_bytes(buf, line, tx) {
                     return Ok(());
                 }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
-                line += 1;
-                let _ = tx.blocking_send(InputItem::Bad {
-                    raw: String::new(),
-                    line,
-                    reason: "not UTF-8 text".into(),
-                });
-                // Skip to the end of that line.
-                let mut skip = Vec::new();
-                let _ = reader.read_until(b'\n', &mut skip);
             }
             Err(e) => return Err(format!("reading the input: {e}")),
         }
@@ -128,24 +133,21 @@ fn follow(
         let mut reader = BufReader::new(file);
         let mut pos = 0u64;
         let mut line = 0u64;
-        let mut partial = String::new();
+        let mut partial: Vec<u8> = Vec::new();
         loop {
             if stop.load(Ordering::Relaxed) || tx.is_closed() {
                 return Ok(());
             }
-            let mut buf = String::new();
             let n = reader
-                .read_line(&mut buf)
+                .read_until(b'\n', &mut partial)
                 .map_err(|e| format!("reading the input: {e}"))?;
             if n > 0 {
                 pos += n as u64;
-                partial.push_str(&buf);
-                if partial.ends_with('\n') {
+                if partial.ends_with(b"\n") {
                     line += 1;
-                    if !emit(&partial, line, tx) {
+                    if !emit_bytes(std::mem::take(&mut partial), line, tx) {
                         return Ok(());
                     }
-                    partial.clear();
                 }
                 continue;
             }
@@ -154,12 +156,10 @@ fn follow(
             match identity(path) {
                 Some((d, i, _)) if (d, i) != (dev, ino) => {
                     // Rotated: finish the old file first, then open the new one.
-                    let mut rest = String::new();
-                    let _ = reader.read_to_string(&mut rest);
-                    partial.push_str(&rest);
-                    for l in partial.split_inclusive('\n') {
+                    let _ = reader.read_to_end(&mut partial);
+                    for l in partial.split_inclusive(|b| *b == b'\n') {
                         line += 1;
-                        if !emit(l, line, tx) {
+                        if !emit_bytes(l.to_vec(), line, tx) {
                             return Ok(());
                         }
                     }

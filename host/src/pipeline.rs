@@ -12,15 +12,15 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use tokio::time::{sleep_until, Instant as TInstant};
 
-use crate::batcher::Batcher;
+use crate::batcher::{Batch, Batcher};
 use crate::config::PipelineConfig;
 use crate::deadletter::DeadLetterWriter;
 use crate::delivery::interpret;
 use crate::input::{self, InputItem};
 use crate::metrics::Metrics;
 use crate::plugin::{self, PluginWorker};
-use crate::record::Envelope;
-use crate::runtime::{BatchPlan, ConfigError, Delivery, Trapped};
+use crate::record::{Entry, Meta};
+use crate::runtime::{AuditRecord, BatchPlan, ConfigError, Delivery, Trapped};
 use crate::summary::Summary;
 
 /// Where records come from.
@@ -80,13 +80,31 @@ impl From<anyhow::Error> for RunError {
     }
 }
 
+/// A batch on its way: the records (shared with the plugin thread during a call, never
+/// copied) and, in the same order, what the dead letter needs of each.
 struct Work {
-    items: Vec<Envelope>,
+    records: Arc<Vec<AuditRecord>>,
+    metas: Vec<Meta>,
     attempt: u32,
     traps: u32,
 }
 
-type InFlight = Pin<Box<dyn Future<Output = (Work, Result<Delivery, Trapped>)> + Send>>;
+impl Work {
+    fn new(batch: Batch) -> Work {
+        Work {
+            records: Arc::new(batch.records),
+            metas: batch.metas,
+            attempt: 1,
+            traps: 0,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.metas.len()
+    }
+}
+
+type InFlight = Pin<Box<dyn Future<Output = Result<Delivery, Trapped>> + Send>>;
 
 /// Run a pipeline to its end and return the summary.
 pub async fn run_pipeline(cfg: &PipelineConfig, opts: RunOptions) -> Result<Summary, RunError> {
@@ -122,7 +140,7 @@ pub async fn run_pipeline(cfg: &PipelineConfig, opts: RunOptions) -> Result<Summ
         batcher: Batcher::new(&plan),
         ready: VecDeque::new(),
         retries: Vec::new(),
-        inflight_copy: None,
+        inflight_work: None,
         failure: None,
     };
     let started = Instant::now();
@@ -151,10 +169,13 @@ struct Pipeline<'a> {
     batcher: Batcher,
     ready: VecDeque<Work>,
     retries: Vec<(Instant, Work)>,
-    /// A copy of the batch being delivered, so that shutdown can dead-letter it.
-    inflight_copy: Option<(Vec<Envelope>, u32)>,
+    /// The batch being delivered (its records are shared with the plugin call).
+    inflight_work: Option<Work>,
     failure: Option<String>,
 }
+
+/// The longest wait a plugin's retry verdict can ask for.
+const MAX_RETRY_WAIT_MS: u64 = 3_600_000;
 
 fn far() -> TInstant {
     TInstant::now() + Duration::from_secs(86400 * 365)
@@ -172,26 +193,25 @@ async fn wait_shutdown(sd: &mut Option<watch::Receiver<bool>>) {
 }
 
 impl Pipeline<'_> {
-    fn dead_letter(&mut self, e: &Envelope, reason: &str, attempts: u32) {
-        if let Err(err) = self.dead.write(e.raw.clone(), reason, attempts, e.line) {
+    fn dead_letter(&mut self, m: &Meta, reason: &str, attempts: u32) {
+        if let Err(err) = self.dead.write(m.raw.to_value(), reason, attempts, m.line) {
             tracing::error!(target: "dbaudit::deadletter", "{err:#}");
             self.failure.get_or_insert(format!("{err:#}"));
         }
         self.metrics.records_dead_lettered.inc();
     }
 
+    fn push(&mut self, e: Entry) {
+        self.metrics.records_read.inc();
+        for b in self.batcher.push(e) {
+            self.ready.push_back(Work::new(b));
+        }
+    }
+
     fn accept(&mut self, item: InputItem) -> bool {
         match item {
-            InputItem::Record(e) => {
-                self.metrics.records_read.inc();
-                for b in self.batcher.push(*e) {
-                    self.ready.push_back(Work {
-                        items: b,
-                        attempt: 1,
-                        traps: 0,
-                    });
-                }
-            }
+            InputItem::Record(e) => self.push(Entry::from(*e)),
+            InputItem::Entry(e) => self.push(*e),
             InputItem::Bad { raw, line, reason } => {
                 self.metrics.records_read.inc();
                 self.metrics.bad_lines.inc();
@@ -215,71 +235,71 @@ impl Pipeline<'_> {
 
     fn flush(&mut self) {
         if let Some(b) = self.batcher.take() {
-            self.ready.push_back(Work {
-                items: b,
-                attempt: 1,
-                traps: 0,
-            });
+            self.ready.push_back(Work::new(b));
         }
     }
 
     fn start(&mut self, work: Work) -> InFlight {
-        let records: Vec<_> = work.items.iter().map(|e| e.record.clone()).collect();
+        let records = work.records.clone();
         let attempt = work.attempt;
-        self.inflight_copy = Some((work.items.clone(), attempt));
+        self.inflight_work = Some(work);
         let w = self.worker.clone();
         Box::pin(async move {
-            let r = match w.call(move |p| p.deliver(&records, attempt)).await {
+            match w.call(move |p| p.deliver(&records, attempt)).await {
                 Ok(r) => r,
                 Err(e) => Err(Trapped(format!("{e:#}"))),
-            };
-            (work, r)
+            }
         })
     }
 
     fn finish(&mut self, mut work: Work, result: Result<Delivery, Trapped>) {
-        self.inflight_copy = None;
         let verdict = match result {
             Ok(v) => v,
             Err(t) => {
                 work.traps += 1;
                 if work.traps >= self.cfg.delivery.max_traps_per_batch {
                     let why = format!("plugin trapped {} times on this batch: {}", work.traps, t.0);
-                    for e in &work.items {
-                        self.dead_letter(e, &why, work.attempt);
+                    for m in &work.metas {
+                        self.dead_letter(m, &why, work.attempt);
                     }
                 } else {
-                    tracing::warn!(target: "dbaudit::pipeline", records = work.items.len(), "retrying the batch after a plugin trap");
-                    self.metrics.records_retried.add(work.items.len() as u64);
+                    tracing::warn!(target: "dbaudit::pipeline", records = work.len(), "retrying the batch after a plugin trap");
+                    self.metrics.records_retried.add(work.len() as u64);
                     self.ready.push_front(work);
                 }
                 return;
             }
         };
-        let out = interpret(work.items.len(), &verdict);
+        let out = interpret(work.len(), &verdict);
         self.metrics.records_delivered.add(out.delivered);
         for (reason, n) in &out.filtered {
             self.metrics.add_filtered(reason, *n);
         }
         for (i, reason) in &out.dead {
-            let e = work.items[*i].clone();
-            self.dead_letter(&e, reason, work.attempt);
+            self.dead_letter(&work.metas[*i], reason, work.attempt);
         }
         if let Some(retry) = out.retry {
             let next = work.attempt + 1;
             let bound = self.plan.retry_attempts + 2;
-            let items: Vec<Envelope> = retry
-                .indices
-                .iter()
-                .map(|&i| work.items[i].clone())
-                .collect();
+            let items = Batch {
+                records: retry
+                    .indices
+                    .iter()
+                    .map(|&i| work.records[i].clone())
+                    .collect(),
+                metas: retry
+                    .indices
+                    .iter()
+                    .map(|&i| work.metas[i].clone())
+                    .collect(),
+            };
             if next > bound {
                 let why = format!(
                     "gave up after {} attempts (host safety bound): {}",
                     work.attempt, retry.reason
                 );
-                for e in &items {
-                    self.dead_letter(e, &why, work.attempt);
+                for m in &items.metas {
+                    self.dead_letter(m, &why, work.attempt);
                 }
                 return;
             }
@@ -292,13 +312,16 @@ impl Pipeline<'_> {
                 retry.reason
             );
             self.metrics.records_retried.add(items.len() as u64);
-            let due = Instant::now() + Duration::from_millis(retry.after_ms);
+            // Any plugin may be loaded: a wild after-ms must not overflow the clock.
+            let wait = Duration::from_millis(retry.after_ms.min(MAX_RETRY_WAIT_MS));
+            let due = Instant::now()
+                .checked_add(wait)
+                .unwrap_or_else(Instant::now);
             self.retries.push((
                 due,
                 Work {
-                    items,
                     attempt: next,
-                    traps: 0,
+                    ..Work::new(items)
                 },
             ));
         }
@@ -368,11 +391,12 @@ impl Pipeline<'_> {
                     let grace = self.cfg.delivery.shutdown_grace;
                     tracing::info!(target: "dbaudit::pipeline", grace_s = grace.as_secs_f64(), "shutting down: flushing");
                     stop.store(true, Ordering::Relaxed);
-                    // What the input already handed over is read: take it along.
-                    while let Ok(item) = rx.try_recv() {
+                    // Close first, then take along everything the input handed over: nothing
+                    // sent in between can fall through the cracks.
+                    rx.close();
+                    while let Some(item) = rx.recv().await {
                         self.accept(item);
                     }
-                    rx.close();
                     input_open = false;
                     self.flush();
                     draining = Some(TInstant::now() + grace);
@@ -391,8 +415,9 @@ impl Pipeline<'_> {
                 },
                 _ = sleep_until(batch_due), if !self.batcher.is_empty() => self.flush(),
                 _ = sleep_until(retry_due), if !self.retries.is_empty() => self.promote_due_retries(),
-                (work, result) = async { inflight.as_mut().unwrap().await }, if inflight.is_some() => {
+                result = async { inflight.as_mut().unwrap().await }, if inflight.is_some() => {
                     inflight = None;
+                    let work = self.inflight_work.take().expect("the batch of the call");
                     self.finish(work, result);
                 }
                 _ = sleep_until(draining.unwrap_or_else(far)), if draining.is_some() => {
@@ -404,14 +429,14 @@ impl Pipeline<'_> {
                     let mut left: Vec<Work> = self.ready.drain(..).collect();
                     if inflight.take().is_some() {
                         tracing::warn!(target: "dbaudit::pipeline", "a plugin call was still running; its batch goes to the dead letter too (it may also have been delivered)");
-                        if let Some((items, attempt)) = self.inflight_copy.take() {
-                            left.push(Work { items, attempt: attempt + 1, traps: 0 });
+                        if let Some(w) = self.inflight_work.take() {
+                            left.push(Work { attempt: w.attempt + 1, ..w });
                         }
                     }
                     left.extend(self.retries.drain(..).map(|(_, w)| w));
                     for w in left {
-                        for e in &w.items {
-                            self.dead_letter(e, &why, w.attempt.saturating_sub(1));
+                        for m in &w.metas {
+                            self.dead_letter(m, &why, w.attempt.saturating_sub(1));
                         }
                     }
                     break;

@@ -169,6 +169,274 @@ pub fn parse_line(line: &str, line_no: Option<u64>) -> Result<Envelope, String> 
     })
 }
 
+/// The input a record came from, for the dead letter: the line as read (parsed again only
+/// when a record is dead-lettered) or an already parsed object (replay).
+#[derive(Debug, Clone)]
+pub enum Raw {
+    Text(String),
+    Json(Value),
+}
+
+impl Raw {
+    /// The original input as a JSON value (an object for every record that parsed).
+    pub fn to_value(&self) -> Value {
+        match self {
+            Raw::Text(s) => serde_json::from_str(s).unwrap_or_else(|_| Value::String(s.clone())),
+            Raw::Json(v) => v.clone(),
+        }
+    }
+}
+
+/// What the pipeline keeps of a record besides the record itself.
+#[derive(Debug, Clone)]
+pub struct Meta {
+    pub raw: Raw,
+    /// Size of the input line in bytes (what the batch plan's max-bytes counts).
+    pub size: u64,
+    pub line: Option<u64>,
+}
+
+/// A record read from the input, with its [`Meta`].
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub record: AuditRecord,
+    pub meta: Meta,
+}
+
+impl From<Envelope> for Entry {
+    fn from(e: Envelope) -> Entry {
+        Entry {
+            record: e.record,
+            meta: Meta {
+                raw: Raw::Json(e.raw),
+                size: e.size,
+                line: e.line,
+            },
+        }
+    }
+}
+
+/// Parse one input line, keeping the line itself (not a parsed copy) for the dead letter.
+///
+/// The fast path reads the object straight into the record (no `serde_json::Value` for the
+/// known keys); anything it does not accept goes through [`parse_line`], so the errors are
+/// exactly the ones [`from_json`] gives.
+///
+/// On error: the reason, and the line given back.
+pub fn parse_entry(line: String, line_no: Option<u64>) -> Result<Entry, (String, String)> {
+    let size = line.len() as u64;
+    let record = match fast::parse(&line) {
+        Some(r) => r,
+        None => match parse_line(&line, line_no) {
+            Ok(e) => e.record,
+            Err(reason) => return Err((reason, line)),
+        },
+    };
+    Ok(Entry {
+        record,
+        meta: Meta {
+            raw: Raw::Text(line),
+            size,
+            line: line_no,
+        },
+    })
+}
+
+mod fast {
+    //! One pass over a line into typed fields with borrowed strings.
+
+    use std::borrow::Cow;
+    use std::fmt;
+
+    use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+    use serde_json::{Map, Value};
+
+    use super::{parse_event_kind, parse_severity, parse_timestamp_ms, KNOWN};
+    use crate::runtime::AuditRecord;
+
+    /// A known key's value, as far as the checks need it.
+    enum Field<'a> {
+        Null,
+        Str(Cow<'a, str>),
+        U64(u64),
+        Bool(bool),
+        Strings(Vec<String>),
+        /// Anything else: the slow path says what is wrong.
+        Other,
+    }
+
+    struct FieldVisitor;
+
+    impl<'de> Visitor<'de> for FieldVisitor {
+        type Value = Field<'de>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a JSON value")
+        }
+        fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Field<'de>, E> {
+            Ok(Field::Str(Cow::Borrowed(v)))
+        }
+        fn visit_str<E>(self, v: &str) -> Result<Field<'de>, E> {
+            Ok(Field::Str(Cow::Owned(v.to_string())))
+        }
+        fn visit_string<E>(self, v: String) -> Result<Field<'de>, E> {
+            Ok(Field::Str(Cow::Owned(v)))
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<Field<'de>, E> {
+            Ok(Field::U64(v))
+        }
+        fn visit_i64<E>(self, v: i64) -> Result<Field<'de>, E> {
+            Ok(if v >= 0 {
+                Field::U64(v as u64)
+            } else {
+                Field::Other
+            })
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Field<'de>, E> {
+            Ok(Field::Other)
+        }
+        fn visit_bool<E>(self, v: bool) -> Result<Field<'de>, E> {
+            Ok(Field::Bool(v))
+        }
+        fn visit_unit<E>(self) -> Result<Field<'de>, E> {
+            Ok(Field::Null)
+        }
+        fn visit_none<E>(self) -> Result<Field<'de>, E> {
+            Ok(Field::Null)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Field<'de>, A::Error> {
+            let mut out = Vec::new();
+            let mut ok = true;
+            while let Some(f) = seq.next_element_seed(FieldSeed)? {
+                match f {
+                    Field::Str(s) if ok => out.push(s.into_owned()),
+                    _ => ok = false,
+                }
+            }
+            Ok(if ok {
+                Field::Strings(out)
+            } else {
+                Field::Other
+            })
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Field<'de>, A::Error> {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok(Field::Other)
+        }
+    }
+
+    struct FieldSeed;
+
+    impl<'de> de::DeserializeSeed<'de> for FieldSeed {
+        type Value = Field<'de>;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Field<'de>, D::Error> {
+            d.deserialize_any(FieldVisitor)
+        }
+    }
+
+    const N: usize = KNOWN.len();
+
+    struct Line<'a> {
+        known: [Option<Field<'a>>; N],
+        extra: Map<String, Value>,
+    }
+
+    struct LineVisitor;
+
+    impl<'de> Visitor<'de> for LineVisitor {
+        type Value = Line<'de>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Line<'de>, A::Error> {
+            let mut line = Line {
+                known: Default::default(),
+                extra: Map::new(),
+            };
+            while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                match KNOWN.iter().position(|k| *k == key) {
+                    Some(i) => line.known[i] = Some(map.next_value_seed(FieldSeed)?),
+                    None => {
+                        let v: Value = map.next_value()?;
+                        line.extra.insert(key.into_owned(), v);
+                    }
+                }
+            }
+            Ok(line)
+        }
+    }
+
+    fn take<'a>(line: &mut Line<'a>, key: &str) -> Field<'a> {
+        let i = KNOWN.iter().position(|k| *k == key).expect("a known key");
+        line.known[i].take().unwrap_or(Field::Null)
+    }
+
+    fn required<'a>(line: &mut Line<'a>, key: &str) -> Option<Cow<'a, str>> {
+        match take(line, key) {
+            Field::Str(s) if !s.is_empty() => Some(s),
+            _ => None,
+        }
+    }
+
+    fn optional(line: &mut Line<'_>, key: &str) -> Option<Option<String>> {
+        match take(line, key) {
+            Field::Null => Some(None),
+            Field::Str(s) => Some(Some(s.into_owned())),
+            _ => None,
+        }
+    }
+
+    /// The record of a valid line; None when anything is off (the slow path explains).
+    pub(super) fn parse(text: &str) -> Option<AuditRecord> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let mut line = de.deserialize_map(LineVisitor).ok()?;
+        de.end().ok()?;
+        let id = required(&mut line, "id")?.into_owned();
+        let timestamp_ms = parse_timestamp_ms(&required(&mut line, "timestamp")?)?;
+        let event_type = parse_event_kind(&required(&mut line, "event_type")?)?;
+        let severity = parse_severity(&required(&mut line, "severity")?)?;
+        let rows_affected = match take(&mut line, "rows_affected") {
+            Field::Null => None,
+            Field::U64(n) => Some(n),
+            _ => return None,
+        };
+        let contains_pii = match take(&mut line, "contains_pii") {
+            Field::Null => None,
+            Field::Bool(b) => Some(b),
+            _ => return None,
+        };
+        let data_types = match take(&mut line, "data_types") {
+            Field::Null => Vec::new(),
+            Field::Strings(v) => v,
+            _ => return None,
+        };
+        Some(AuditRecord {
+            id,
+            timestamp_ms,
+            event_type,
+            severity,
+            database: optional(&mut line, "database")?,
+            db_type: optional(&mut line, "db_type")?,
+            db_host: optional(&mut line, "db_host")?,
+            actor_user: optional(&mut line, "actor_user")?,
+            client_ip: optional(&mut line, "client_ip")?,
+            application: optional(&mut line, "application")?,
+            action_type: optional(&mut line, "action_type")?,
+            object: optional(&mut line, "object")?,
+            schema: optional(&mut line, "schema")?,
+            statement: optional(&mut line, "statement")?,
+            rows_affected,
+            contains_pii,
+            data_types,
+            session_id: optional(&mut line, "session_id")?,
+            extra_json: if line.extra.is_empty() {
+                String::new()
+            } else {
+                Value::Object(line.extra).to_string()
+            },
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,6 +455,35 @@ mod tests {
         assert_eq!(r.data_types, vec!["email", "phone"]);
         assert_eq!(r.extra_json, r#"{"ticket":"JIRA-1","score":0.9}"#);
         assert_eq!(e.line, Some(7));
+    }
+
+    #[test]
+    fn the_fast_path_agrees_with_from_json() {
+        let mut lines: Vec<String> = crate::dataset::Generator::new(3000, 5)
+            .map(|v| v.to_string())
+            .collect();
+        lines.push(EXAMPLE.to_string());
+        lines.push(EXAMPLE.replace("\"ticket\"", "\"t\\u00e9\\\"x\""));
+        lines.push(EXAMPLE.replace("\"a1\"", "\"a\\n1\"").replace(
+            ",\"score\":0.9",
+            ",\"n\":null,\"o\":{\"k\":[1]},\"id\":\"dup\"",
+        ));
+        for line in &lines {
+            let slow = parse_line(line, Some(1)).unwrap();
+            let fast = parse_entry(line.clone(), Some(1)).unwrap();
+            assert_eq!(
+                format!("{:?}", fast.record),
+                format!("{:?}", slow.record),
+                "{line}"
+            );
+            assert_eq!(fast.meta.raw.to_value(), slow.raw);
+            assert_eq!((fast.meta.size, fast.meta.line), (slow.size, slow.line));
+        }
+        let bad = EXAMPLE.replace("1500", "-1");
+        assert_eq!(
+            parse_entry(bad.clone(), None).unwrap_err(),
+            (parse_line(&bad, None).unwrap_err(), bad)
+        );
     }
 
     #[test]

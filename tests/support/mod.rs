@@ -43,6 +43,8 @@ pub struct FakeIo {
     pub random: u64,
     /// Reject (413) any body larger than this.
     pub max_body: Option<usize>,
+    /// How long each request seems to take (for time budgets).
+    pub request_ms: u64,
 }
 
 pub fn ok() -> Result<Response, TransportError> {
@@ -156,6 +158,11 @@ impl Io for FakeIo {
 
     fn now_ms(&self) -> i64 {
         self.now_ms
+    }
+
+    fn monotonic_ms(&self) -> u64 {
+        // Each request "takes" `request_ms`.
+        self.seen.len() as u64 * self.request_ms
     }
 
     fn log(&self, level: Level, message: &str) {
