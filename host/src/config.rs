@@ -161,6 +161,9 @@ impl PipelineConfig {
         let poll_ms = r
             .number(&mut it, "input", "poll_interval_ms")
             .unwrap_or(250.0);
+        if !(10.0..=60_000.0).contains(&poll_ms) {
+            r.problem("input.poll_interval_ms", "must be between 10 and 60000");
+        }
         r.no_more(&it, "input");
 
         // [sink]
