@@ -130,7 +130,7 @@ mod tests {
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
             let r = (seed >> 33) as usize;
-            if r % 3 == 0 && !live.is_empty() {
+            if r.is_multiple_of(3) && !live.is_empty() {
                 let (p, l, v) = live.swap_remove(r % live.len());
                 unsafe {
                     assert!((0..l.size()).all(|i| *p.add(i) == v), "round {round}");
@@ -148,13 +148,13 @@ mod tests {
                     live[k] = (q, l, v);
                 }
             } else {
-                let size = 1 + (r >> 4) % if r % 7 == 0 { 5000 } else { 600 };
+                let size = 1 + (r >> 4) % if r.is_multiple_of(7) { 5000 } else { 600 };
                 let align = [1, 2, 4, 8, 16, 32][(r >> 2) % 6];
                 let l = Layout::from_size_align(size, align).unwrap();
                 let v = (r >> 16) as u8;
                 unsafe {
                     let p = a.alloc(l);
-                    assert!(!p.is_null() && p as usize % align == 0);
+                    assert!(!p.is_null() && (p as usize).is_multiple_of(align));
                     ptr::write_bytes(p, v, size);
                     live.push((p, l, v));
                 }

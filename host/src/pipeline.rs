@@ -104,6 +104,9 @@ impl Work {
     }
 }
 
+/// Batches waiting for the plugin before the input is read on.
+const MAX_READY: usize = 2;
+
 type InFlight = Pin<Box<dyn Future<Output = Result<Delivery, Trapped>> + Send>>;
 
 /// Run a pipeline to its end and return the summary.
@@ -401,7 +404,9 @@ impl Pipeline<'_> {
                     self.flush();
                     draining = Some(TInstant::now() + grace);
                 }
-                item = rx.recv(), if input_open => match item {
+                // Backpressure: read on only while few batches wait for the plugin, so memory
+                // stays bounded however fast the input is.
+                item = rx.recv(), if input_open && self.ready.len() < MAX_READY => match item {
                     Some(item) => {
                         if !self.accept(item) {
                             input_open = false;
