@@ -162,7 +162,7 @@ type IoFuture = Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> +
 impl WasiHttpHooks for SandboxHooks {
     fn send_request(
         &mut self,
-        request: http::Request<WasiBody>,
+        mut request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
         fut: IoFuture,
     ) -> Box<
@@ -185,6 +185,13 @@ impl WasiHttpHooks for SandboxHooks {
             first_byte_timeout: cap(opts.first_byte_timeout),
             between_bytes_timeout: cap(opts.between_bytes_timeout),
         };
+        // The default sender opens a connection per request and never reuses it: say so, so the
+        // console can free it at once instead of holding it for keep-alive. (The guest may not
+        // set this header itself.)
+        request.headers_mut().insert(
+            http::header::CONNECTION,
+            http::HeaderValue::from_static("close"),
+        );
         let metrics = self.metrics.clone();
         Box::new(async move {
             let start = Instant::now();
