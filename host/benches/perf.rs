@@ -296,6 +296,16 @@ fn benches(c: &mut Criterion, recv: &AcceptAll) {
             })
         })
     });
+    // Map + encode in the component, then a request that fails at once (nothing listens on
+    // port 1): the component path without HTTP.
+    let mut refused = plugin(&settings("http://127.0.0.1:1", true, false));
+    g.bench_function("encode_1000_no_http", |b| {
+        b.iter_custom(|n| {
+            timed("component/encode_1000_no_http", n, || {
+                black_box(refused.deliver(&batch, 1).unwrap());
+            })
+        })
+    });
     let mut off = plugin(&settings(&recv.url(), false, false));
     g.bench_function("boundary_1000", |b| {
         b.iter_custom(|n| {
@@ -606,6 +616,32 @@ fn main() {
                 format!("{:.2}", cw / wall),
                 "<= 1.5",
                 Some(cw / wall <= 1.5),
+            );
+        }
+    }
+    if let (Some((enc, _)), Some((boundary, _)), Some((nat_wall, _))) = (
+        per_rec("component/encode_1000_no_http"),
+        per_rec("component/boundary_1000"),
+        nat,
+    ) {
+        row(
+            "    component map+encode, no HTTP (refused at once), per record",
+            format!("{:.0} ns", (enc - boundary) * 1e9),
+            "",
+            None,
+        );
+        row(
+            "    wasm/native, map+encode only (boundary and HTTP excluded)",
+            format!("{:.2}", (enc - boundary) / nat_wall),
+            "<= 1.5",
+            Some((enc - boundary) / nat_wall <= 1.5),
+        );
+        if let Some((cw, _)) = comp {
+            row(
+                "    HTTP POST of the batch through wasi:http, per record",
+                format!("{:.0} ns", (cw - enc) * 1e9),
+                "",
+                None,
             );
         }
     }
