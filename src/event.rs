@@ -120,9 +120,17 @@ fn write_extra_fields(f: &mut Object<'_>, extra_json: &str) {
         }
     };
     for (key, value) in &extra {
-        if KNOWN_FIELDS.contains(&key.as_str()) || value.is_null() {
+        if value.is_null() {
             continue;
         }
+        // An input field named like one of ours (e.g. its own `event_id`) is kept, renamed.
+        let renamed;
+        let key = if KNOWN_FIELDS.contains(&key.as_str()) {
+            renamed = format!("input_{key}");
+            &renamed
+        } else {
+            key
+        };
         match value {
             // customFields are flat: nested values travel as their JSON text.
             serde_json::Value::Object(_) => f.str(key, &value.to_string()),

@@ -167,6 +167,7 @@ fn extra_input_fields_are_forwarded_without_overriding_known_ones() {
     assert_eq!(f["maybe"], "[1,null]");
     assert!(f.get("gone").is_none());
     assert_eq!(f["severity"], "warning");
+    assert_eq!(f["input_severity"], "info");
 }
 
 // ---- filters ------------------------------------------------------------------------------------
