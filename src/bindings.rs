@@ -43,8 +43,14 @@ impl Guest for Component {
             .map_err(|errors| errors.into_iter().map(config_error).collect())
     }
 
-    fn deliver(batch: Vec<wit::AuditRecord>, attempt: u32) -> wit::Delivery {
-        let records: Vec<record::AuditRecord> = batch.into_iter().map(from_wit).collect();
+    fn deliver(batch: wit::AuditBatch, attempt: u32) -> wit::Delivery {
+        // Each distinct text once; records share it.
+        let texts: Vec<record::Text> = batch.texts.into_iter().map(record::Text::from).collect();
+        let records: Vec<record::AuditRecord> = batch
+            .records
+            .into_iter()
+            .map(|r| from_wit(r, &texts))
+            .collect();
         delivery(plugin().deliver(&mut WasiIo, &records, attempt))
     }
 
@@ -85,7 +91,15 @@ impl Guest for Component {
 
 // ---- WIT -> plain ----------------------------------------------------------------------------
 
-fn from_wit(r: wit::AuditRecord) -> record::AuditRecord {
+fn from_wit(r: wit::AuditRecord, texts: &[record::Text]) -> record::AuditRecord {
+    // 0 (and, defensively, any index past the table) is "absent".
+    let text = |i: u32| {
+        if i == 0 {
+            None
+        } else {
+            texts.get(i as usize).cloned()
+        }
+    };
     record::AuditRecord {
         id: r.id,
         timestamp_ms: r.timestamp_ms,
@@ -103,21 +117,21 @@ fn from_wit(r: wit::AuditRecord) -> record::AuditRecord {
             wit::Severity::Warning => record::Severity::Warning,
             wit::Severity::Info => record::Severity::Info,
         },
-        database: r.database,
-        db_type: r.db_type,
-        db_host: r.db_host,
-        actor_user: r.actor_user,
-        client_ip: r.client_ip,
-        application: r.application,
-        action_type: r.action_type,
-        object: r.object,
-        schema: r.schema,
+        database: text(r.database),
+        db_type: text(r.db_type),
+        db_host: text(r.db_host),
+        actor_user: text(r.actor_user),
+        client_ip: text(r.client_ip),
+        application: text(r.application),
+        action_type: text(r.action_type),
+        object: text(r.object),
+        schema: text(r.schema),
         statement: r.statement,
         rows_affected: r.rows_affected,
         contains_pii: r.contains_pii,
-        data_types: r.data_types,
+        data_types: r.data_types.into_iter().filter_map(text).collect(),
         session_id: r.session_id,
-        extra_json: r.extra_json,
+        extra_json: r.extra_json.unwrap_or_default(),
     }
 }
 

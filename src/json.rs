@@ -162,14 +162,14 @@ impl<'a> Object<'a> {
         buf.extend_from_slice(if value { b"true" } else { b"false" });
     }
 
-    pub fn str_list(&mut self, key: &str, values: &[String]) {
+    pub fn str_list<S: AsRef<str>>(&mut self, key: &str, values: &[S]) {
         let buf = self.key(key);
         buf.push(b'[');
         for (i, v) in values.iter().enumerate() {
             if i > 0 {
                 buf.push(b',');
             }
-            write_str(buf, v);
+            write_str(buf, v.as_ref());
         }
         buf.push(b']');
     }

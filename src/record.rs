@@ -113,6 +113,10 @@ impl EventCategory {
     }
 }
 
+/// Text shared by the records of a batch (a database name, a user...): cloning it is a
+/// reference-count increment, so the bindings hand each record the batch's text, not a copy.
+pub type Text = std::rc::Rc<str>;
+
 /// One database audit record.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AuditRecord {
@@ -121,19 +125,19 @@ pub struct AuditRecord {
     pub timestamp_ms: i64,
     pub event_type: EventKind,
     pub severity: Severity,
-    pub database: Option<String>,
-    pub db_type: Option<String>,
-    pub db_host: Option<String>,
-    pub actor_user: Option<String>,
-    pub client_ip: Option<String>,
-    pub application: Option<String>,
-    pub action_type: Option<String>,
-    pub object: Option<String>,
-    pub schema: Option<String>,
+    pub database: Option<Text>,
+    pub db_type: Option<Text>,
+    pub db_host: Option<Text>,
+    pub actor_user: Option<Text>,
+    pub client_ip: Option<Text>,
+    pub application: Option<Text>,
+    pub action_type: Option<Text>,
+    pub object: Option<Text>,
+    pub schema: Option<Text>,
     pub statement: Option<String>,
     pub rows_affected: Option<u64>,
     pub contains_pii: Option<bool>,
-    pub data_types: Vec<String>,
+    pub data_types: Vec<Text>,
     pub session_id: Option<String>,
     /// Unknown input keys as one JSON object text; empty when none.
     pub extra_json: String,

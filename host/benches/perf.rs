@@ -23,7 +23,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use criterion::{black_box, Criterion, Throughput};
-use dbaudit_host::runtime::{AuditRecord, Delivery, EventKind, Plugin, Severity};
+use dbaudit_host::boundary::{to_batch, Record};
+use dbaudit_host::runtime::{Delivery, EventKind, Plugin, Severity};
 use dbaudit_host::{dataset, record, Metrics, PipelineConfig};
 use dbaudit_sentinelone as native;
 
@@ -83,14 +84,14 @@ fn lines(n: u64, seed: u64) -> Vec<String> {
         .collect()
 }
 
-fn records(n: u64) -> Vec<AuditRecord> {
+fn records(n: u64) -> Vec<Record> {
     lines(n, 42)
         .iter()
         .map(|l| record::parse_line(l, None).unwrap().record)
         .collect()
 }
 
-fn to_native(r: &AuditRecord) -> native::record::AuditRecord {
+fn to_native(r: &Record) -> native::record::AuditRecord {
     use native::record::{EventKind as K, Severity as S};
     native::record::AuditRecord {
         id: r.id.clone(),
@@ -109,19 +110,19 @@ fn to_native(r: &AuditRecord) -> native::record::AuditRecord {
             Severity::Warning => S::Warning,
             Severity::Info => S::Info,
         },
-        database: r.database.clone(),
-        db_type: r.db_type.clone(),
-        db_host: r.db_host.clone(),
-        actor_user: r.actor_user.clone(),
-        client_ip: r.client_ip.clone(),
-        application: r.application.clone(),
-        action_type: r.action_type.clone(),
-        object: r.object.clone(),
-        schema: r.schema.clone(),
+        database: r.database.as_deref().map(Into::into),
+        db_type: r.db_type.as_deref().map(Into::into),
+        db_host: r.db_host.as_deref().map(Into::into),
+        actor_user: r.actor_user.as_deref().map(Into::into),
+        client_ip: r.client_ip.as_deref().map(Into::into),
+        application: r.application.as_deref().map(Into::into),
+        action_type: r.action_type.as_deref().map(Into::into),
+        object: r.object.as_deref().map(Into::into),
+        schema: r.schema.as_deref().map(Into::into),
         statement: r.statement.clone(),
         rows_affected: r.rows_affected,
         contains_pii: r.contains_pii,
-        data_types: r.data_types.clone(),
+        data_types: r.data_types.iter().map(|t| t.as_str().into()).collect(),
         session_id: r.session_id.clone(),
         extra_json: r.extra_json.clone(),
     }
@@ -283,16 +284,18 @@ fn sent(d: &Delivery) -> u32 {
 fn benches(c: &mut Criterion, recv: &AcceptAll) {
     let batch = records(BATCH as u64);
     let native_batch: Vec<_> = batch.iter().map(to_native).collect();
+    // What crosses into the component (the pipeline builds it on its own thread).
+    let wit_batch = to_batch(&batch);
 
     let mut g = c.benchmark_group("component");
     g.throughput(Throughput::Elements(BATCH as u64));
     g.measurement_time(Duration::from_secs(8));
     let mut p = plugin(&settings(&recv.url(), true, false));
-    assert_eq!(sent(&p.deliver(&batch, 1).unwrap()), BATCH as u32);
+    assert_eq!(sent(&p.deliver(&wit_batch, 1).unwrap()), BATCH as u32);
     g.bench_function("deliver_1000", |b| {
         b.iter_custom(|n| {
             timed("component/deliver_1000", n, || {
-                black_box(p.deliver(&batch, 1).unwrap());
+                black_box(p.deliver(&wit_batch, 1).unwrap());
             })
         })
     });
@@ -302,7 +305,7 @@ fn benches(c: &mut Criterion, recv: &AcceptAll) {
     g.bench_function("encode_1000_no_http", |b| {
         b.iter_custom(|n| {
             timed("component/encode_1000_no_http", n, || {
-                black_box(refused.deliver(&batch, 1).unwrap());
+                black_box(refused.deliver(&wit_batch, 1).unwrap());
             })
         })
     });
@@ -310,7 +313,7 @@ fn benches(c: &mut Criterion, recv: &AcceptAll) {
     g.bench_function("boundary_1000", |b| {
         b.iter_custom(|n| {
             timed("component/boundary_1000", n, || {
-                black_box(off.deliver(&batch, 1).unwrap());
+                black_box(off.deliver(&wit_batch, 1).unwrap());
             })
         })
     });
@@ -348,6 +351,13 @@ fn benches(c: &mut Criterion, recv: &AcceptAll) {
 
     let mut g = c.benchmark_group("host");
     g.throughput(Throughput::Elements(BATCH as u64));
+    g.bench_function("to_batch_1000", |b| {
+        b.iter_custom(|n| {
+            timed("host/to_batch_1000", n, || {
+                black_box(to_batch(&batch));
+            })
+        })
+    });
     let input = lines(BATCH as u64, 42);
     g.bench_function("parse_1000_lines", |b| {
         b.iter_custom(|n| {

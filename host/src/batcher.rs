@@ -4,13 +4,14 @@
 
 use std::time::{Duration, Instant};
 
+use crate::boundary::Record;
 use crate::record::{Entry, Meta};
-use crate::runtime::{AuditRecord, BatchPlan};
+use crate::runtime::BatchPlan;
 
 /// Records to deliver together, and what the pipeline keeps of each (same order).
 #[derive(Debug, Default)]
 pub struct Batch {
-    pub records: Vec<AuditRecord>,
+    pub records: Vec<Record>,
     pub metas: Vec<Meta>,
 }
 

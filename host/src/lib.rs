@@ -7,6 +7,7 @@
 //! [`deadletter`] -> [`summary`]; [`pipeline`] wires them, [`metrics`] counts.
 
 pub mod batcher;
+pub mod boundary;
 pub mod builtin;
 pub mod commands;
 pub mod config;

@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::{sleep_until, Instant as TInstant};
 
 use crate::batcher::{Batch, Batcher};
+use crate::boundary::{to_batch, Record};
 use crate::config::PipelineConfig;
 use crate::deadletter::DeadLetterWriter;
 use crate::delivery::interpret;
@@ -20,7 +21,7 @@ use crate::input::{self, InputItem};
 use crate::metrics::Metrics;
 use crate::plugin::{self, PluginWorker};
 use crate::record::{Entry, Meta};
-use crate::runtime::{AuditRecord, BatchPlan, ConfigError, Delivery, Trapped};
+use crate::runtime::{BatchPlan, ConfigError, Delivery, Trapped};
 use crate::summary::Summary;
 
 /// Where records come from.
@@ -83,7 +84,7 @@ impl From<anyhow::Error> for RunError {
 /// A batch on its way: the records (shared with the plugin thread during a call, never
 /// copied) and, in the same order, what the dead letter needs of each.
 struct Work {
-    records: Arc<Vec<AuditRecord>>,
+    records: Arc<Vec<Record>>,
     metas: Vec<Meta>,
     attempt: u32,
     traps: u32,
@@ -243,12 +244,13 @@ impl Pipeline<'_> {
     }
 
     fn start(&mut self, work: Work) -> InFlight {
-        let records = work.records.clone();
+        // Built here, on the pipeline's thread, so the plugin's thread only delivers.
+        let batch = to_batch(&work.records);
         let attempt = work.attempt;
         self.inflight_work = Some(work);
         let w = self.worker.clone();
         Box::pin(async move {
-            match w.call(move |p| p.deliver(&records, attempt)).await {
+            match w.call(move |p| p.deliver(&batch, attempt)).await {
                 Ok(r) => r,
                 Err(e) => Err(Trapped(format!("{e:#}"))),
             }

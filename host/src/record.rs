@@ -3,12 +3,13 @@
 
 use serde_json::{Map, Value};
 
-use crate::runtime::{AuditRecord, EventKind, Severity};
+use crate::boundary::Record;
+use crate::runtime::{EventKind, Severity};
 
 /// A record on its way through the pipeline.
 #[derive(Debug, Clone)]
 pub struct Envelope {
-    pub record: AuditRecord,
+    pub record: Record,
     /// The input as read (a JSON object).
     pub raw: Value,
     /// Size of the input line in bytes (what the batch plan's max-bytes counts).
@@ -86,7 +87,7 @@ fn required_string<'a>(m: &'a Map<String, Value>, key: &str) -> Result<&'a str, 
 }
 
 /// Turn a JSON object into a record; the error says what is wrong with it.
-pub fn from_json(v: &Value) -> Result<AuditRecord, String> {
+pub fn from_json(v: &Value) -> Result<Record, String> {
     let m = v.as_object().ok_or("not a JSON object")?;
     let id = required_string(m, "id")?.to_string();
     let ts = required_string(m, "timestamp")?;
@@ -130,7 +131,7 @@ pub fn from_json(v: &Value) -> Result<AuditRecord, String> {
         .filter(|(k, _)| !KNOWN.contains(&k.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    Ok(AuditRecord {
+    Ok(Record {
         id,
         timestamp_ms,
         event_type,
@@ -199,7 +200,7 @@ pub struct Meta {
 /// A record read from the input, with its [`Meta`].
 #[derive(Debug, Clone)]
 pub struct Entry {
-    pub record: AuditRecord,
+    pub record: Record,
     pub meta: Meta,
 }
 
@@ -252,7 +253,7 @@ mod fast {
     use serde_json::{Map, Value};
 
     use super::{parse_event_kind, parse_severity, parse_timestamp_ms, KNOWN};
-    use crate::runtime::AuditRecord;
+    use crate::boundary::Record;
 
     /// A known key's value, as far as the checks need it.
     enum Field<'a> {
@@ -386,7 +387,7 @@ mod fast {
     }
 
     /// The record of a valid line; None when anything is off (the slow path explains).
-    pub(super) fn parse(text: &str) -> Option<AuditRecord> {
+    pub(super) fn parse(text: &str) -> Option<Record> {
         let mut de = serde_json::Deserializer::from_str(text);
         let mut line = de.deserialize_map(LineVisitor).ok()?;
         de.end().ok()?;
@@ -409,7 +410,7 @@ mod fast {
             Field::Strings(v) => v,
             _ => return None,
         };
-        Some(AuditRecord {
+        Some(Record {
             id,
             timestamp_ms,
             event_type,

@@ -30,9 +30,9 @@ wasmtime::component::bindgen!({
 
 pub use dbaudit::sink::log::Level;
 pub use dbaudit::sink::types::{
-    AuditRecord, BatchPlan, Check, ConfigError, Delivery, DetectionRule, EventKind, FilterCount,
-    FilterReason, HuntingQuery, QueryParameter, QueryText, RecordRejection, Rejection, Report,
-    RetryInfo, Severity,
+    AuditBatch, AuditRecord, BatchPlan, Check, ConfigError, Delivery, DetectionRule, EventKind,
+    FilterCount, FilterReason, HuntingQuery, QueryParameter, QueryText, RecordRejection, Rejection,
+    Report, RetryInfo, Severity,
 };
 
 /// How often the epoch advances; deadlines are counted in these ticks.
@@ -434,7 +434,7 @@ impl Plugin {
         }))
     }
 
-    pub fn deliver(&mut self, batch: &[AuditRecord], attempt: u32) -> Result<Delivery, Trapped> {
+    pub fn deliver(&mut self, batch: &AuditBatch, attempt: u32) -> Result<Delivery, Trapped> {
         self.guarded("deliver", |s, st| {
             s.dbaudit_sink_sink().call_deliver(st, batch, attempt)
         })

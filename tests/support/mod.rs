@@ -222,9 +222,9 @@ pub fn spec_record() -> AuditRecord {
 
 pub fn record(i: usize, kind: EventKind, severity: Severity) -> AuditRecord {
     AuditRecord {
-        database: Some(format!("db-{}", i % 3)),
-        actor_user: Some(format!("user{}", i % 7)),
-        client_ip: Some(format!("10.0.{}.{}", i % 5, i % 250)),
+        database: Some(format!("db-{}", i % 3).into()),
+        actor_user: Some(format!("user{}", i % 7).into()),
+        client_ip: Some(format!("10.0.{}.{}", i % 5, i % 250).into()),
         action_type: Some("SELECT".into()),
         object: Some("orders".into()),
         statement: Some(format!("SELECT * FROM orders WHERE id = {i}")),
