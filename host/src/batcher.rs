@@ -4,29 +4,30 @@
 
 use std::time::{Duration, Instant};
 
-use crate::boundary::Record;
+use crate::boundary::BatchBuilder;
 use crate::record::{Entry, Meta};
 use crate::runtime::BatchPlan;
 
-/// Records to deliver together, and what the pipeline keeps of each (same order).
+/// Records to deliver together (already in the form that crosses into the plugin) and what
+/// the pipeline keeps of each (same order).
 #[derive(Debug, Default)]
 pub struct Batch {
-    pub records: Vec<Record>,
+    pub records: BatchBuilder,
     pub metas: Vec<Meta>,
 }
 
 impl Batch {
     pub fn len(&self) -> usize {
-        self.records.len()
+        self.metas.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
+        self.metas.is_empty()
     }
 
     fn with_capacity(n: usize) -> Batch {
         Batch {
-            records: Vec::with_capacity(n),
+            records: BatchBuilder::with_capacity(n),
             metas: Vec::with_capacity(n),
         }
     }

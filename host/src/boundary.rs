@@ -34,65 +34,98 @@ pub struct Record {
     pub extra_json: String,
 }
 
-/// Builds a batch's text table: each distinct text once, index 0 meaning "absent".
-struct Texts<'a> {
-    texts: Vec<String>,
-    index: HashMap<&'a str, u32>,
+/// Builds the WIT batch record by record, moving each record's strings in: repeating text
+/// goes into the table once (index 0 meaning "absent"), the rest travels with its record.
+#[derive(Debug)]
+pub struct BatchBuilder {
+    batch: AuditBatch,
+    index: HashMap<Box<str>, u32>,
 }
 
-impl<'a> Texts<'a> {
-    fn new() -> Self {
-        Texts {
-            texts: vec![String::new()],
+impl Default for BatchBuilder {
+    fn default() -> Self {
+        BatchBuilder::with_capacity(0)
+    }
+}
+
+impl BatchBuilder {
+    pub fn with_capacity(records: usize) -> Self {
+        BatchBuilder {
+            batch: AuditBatch {
+                texts: vec![String::new()],
+                records: Vec::with_capacity(records),
+            },
             index: HashMap::new(),
         }
     }
 
-    fn put(&mut self, text: &'a str) -> u32 {
-        if let Some(&i) = self.index.get(text) {
+    pub fn len(&self) -> usize {
+        self.batch.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.batch.records.is_empty()
+    }
+
+    fn text(&mut self, text: String) -> u32 {
+        if let Some(&i) = self.index.get(text.as_str()) {
             return i;
         }
-        let i = self.texts.len() as u32;
-        self.texts.push(text.to_string());
-        self.index.insert(text, i);
+        let i = self.batch.texts.len() as u32;
+        self.index.insert(text.as_str().into(), i);
+        self.batch.texts.push(text);
         i
     }
 
-    fn opt(&mut self, text: &'a Option<String>) -> u32 {
-        text.as_deref().map_or(0, |t| self.put(t))
+    fn opt(&mut self, text: Option<String>) -> u32 {
+        text.map_or(0, |t| self.text(t))
+    }
+
+    pub fn push(&mut self, r: Record) {
+        let record = AuditRecord {
+            id: r.id,
+            timestamp_ms: r.timestamp_ms,
+            event_type: r.event_type,
+            severity: r.severity,
+            database: self.opt(r.database),
+            db_type: self.opt(r.db_type),
+            db_host: self.opt(r.db_host),
+            actor_user: self.opt(r.actor_user),
+            client_ip: self.opt(r.client_ip),
+            application: self.opt(r.application),
+            action_type: self.opt(r.action_type),
+            object: self.opt(r.object),
+            schema: self.opt(r.schema),
+            statement: r.statement,
+            rows_affected: r.rows_affected,
+            contains_pii: r.contains_pii,
+            data_types: r.data_types.into_iter().map(|t| self.text(t)).collect(),
+            session_id: r.session_id,
+            extra_json: (!r.extra_json.is_empty()).then_some(r.extra_json),
+        };
+        self.batch.records.push(record);
+    }
+
+    pub fn finish(self) -> AuditBatch {
+        self.batch
     }
 }
 
 /// The WIT batch for `records` (same order: verdict indices refer to it).
 pub fn to_batch(records: &[Record]) -> AuditBatch {
-    let mut texts = Texts::new();
-    let records = records
-        .iter()
-        .map(|r| AuditRecord {
-            id: r.id.clone(),
-            timestamp_ms: r.timestamp_ms,
-            event_type: r.event_type,
-            severity: r.severity,
-            database: texts.opt(&r.database),
-            db_type: texts.opt(&r.db_type),
-            db_host: texts.opt(&r.db_host),
-            actor_user: texts.opt(&r.actor_user),
-            client_ip: texts.opt(&r.client_ip),
-            application: texts.opt(&r.application),
-            action_type: texts.opt(&r.action_type),
-            object: texts.opt(&r.object),
-            schema: texts.opt(&r.schema),
-            statement: r.statement.clone(),
-            rows_affected: r.rows_affected,
-            contains_pii: r.contains_pii,
-            data_types: r.data_types.iter().map(|t| texts.put(t)).collect(),
-            session_id: r.session_id.clone(),
-            extra_json: (!r.extra_json.is_empty()).then(|| r.extra_json.clone()),
-        })
-        .collect();
+    let mut builder = BatchBuilder::with_capacity(records.len());
+    for r in records {
+        builder.push(r.clone());
+    }
+    builder.finish()
+}
+
+/// The records at `indices` of `batch`, as a batch of their own (for a retry: rare, so it
+/// simply shares the whole text table).
+pub fn subset(batch: &AuditBatch, indices: &[usize]) -> AuditBatch {
     AuditBatch {
-        texts: texts.texts,
-        records,
+        texts: batch.texts.clone(),
+        records: indices.iter().map(|&i| batch.records[i].clone()).collect(),
     }
 }
 
@@ -133,6 +166,10 @@ mod tests {
         ];
         let batch = to_batch(&records);
         assert_eq!(batch.texts, ["", "prod", "app", "email", "stage"]);
+        let again = subset(&batch, &[2]);
+        assert_eq!(again.records.len(), 1);
+        assert_eq!(again.records[0].id, "c");
+        assert_eq!(again.texts, batch.texts);
         let text = |i: u32| (i != 0).then(|| batch.texts[i as usize].as_str());
         for (wit, host) in batch.records.iter().zip(&records) {
             assert_eq!(wit.id, host.id);

@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::{sleep_until, Instant as TInstant};
 
 use crate::batcher::{Batch, Batcher};
-use crate::boundary::{to_batch, Record};
+use crate::boundary::subset;
 use crate::config::PipelineConfig;
 use crate::deadletter::DeadLetterWriter;
 use crate::delivery::interpret;
@@ -21,7 +21,7 @@ use crate::input::{self, InputItem};
 use crate::metrics::Metrics;
 use crate::plugin::{self, PluginWorker};
 use crate::record::{Entry, Meta};
-use crate::runtime::{BatchPlan, ConfigError, Delivery, Trapped};
+use crate::runtime::{AuditBatch, BatchPlan, ConfigError, Delivery, Trapped};
 use crate::summary::Summary;
 
 /// Where records come from.
@@ -84,7 +84,7 @@ impl From<anyhow::Error> for RunError {
 /// A batch on its way: the records (shared with the plugin thread during a call, never
 /// copied) and, in the same order, what the dead letter needs of each.
 struct Work {
-    records: Arc<Vec<Record>>,
+    records: Arc<AuditBatch>,
     metas: Vec<Meta>,
     attempt: u32,
     traps: u32,
@@ -93,7 +93,7 @@ struct Work {
 impl Work {
     fn new(batch: Batch) -> Work {
         Work {
-            records: Arc::new(batch.records),
+            records: Arc::new(batch.records.finish()),
             metas: batch.metas,
             attempt: 1,
             traps: 0,
@@ -244,8 +244,7 @@ impl Pipeline<'_> {
     }
 
     fn start(&mut self, work: Work) -> InFlight {
-        // Built here, on the pipeline's thread, so the plugin's thread only delivers.
-        let batch = to_batch(&work.records);
+        let batch = work.records.clone();
         let attempt = work.attempt;
         self.inflight_work = Some(work);
         let w = self.worker.clone();
@@ -286,17 +285,15 @@ impl Pipeline<'_> {
         if let Some(retry) = out.retry {
             let next = work.attempt + 1;
             let bound = self.plan.retry_attempts + 2;
-            let items = Batch {
-                records: retry
-                    .indices
-                    .iter()
-                    .map(|&i| work.records[i].clone())
-                    .collect(),
+            let items = Work {
+                records: Arc::new(subset(&work.records, &retry.indices)),
                 metas: retry
                     .indices
                     .iter()
                     .map(|&i| work.metas[i].clone())
                     .collect(),
+                attempt: next,
+                traps: 0,
             };
             if next > bound {
                 let why = format!(
@@ -322,13 +319,7 @@ impl Pipeline<'_> {
             let due = Instant::now()
                 .checked_add(wait)
                 .unwrap_or_else(Instant::now);
-            self.retries.push((
-                due,
-                Work {
-                    attempt: next,
-                    ..Work::new(items)
-                },
-            ));
+            self.retries.push((due, items));
         }
     }
 
