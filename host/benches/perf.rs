@@ -665,7 +665,7 @@ fn main() {
     }
     if let Some((wall, _)) = per_rec("component/boundary_1000") {
         row(
-            "(3) boundary: list<audit-record> into the component, per record",
+            "(3) boundary: an audit-batch into the component, per record",
             format!("{:.0} ns", wall * 1e9),
             "",
             None,

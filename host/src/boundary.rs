@@ -4,7 +4,7 @@
 //! index. Every string crossing the boundary is a call into the component; this keeps it to
 //! the few strings unique to each record.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use crate::runtime::{AuditBatch, AuditRecord, EventKind, Severity};
 
@@ -39,7 +39,7 @@ pub struct Record {
 #[derive(Debug)]
 pub struct BatchBuilder {
     batch: AuditBatch,
-    index: HashMap<Box<str>, u32>,
+    index: FxHashMap<Box<str>, u32>,
 }
 
 impl Default for BatchBuilder {
@@ -55,7 +55,7 @@ impl BatchBuilder {
                 texts: vec![String::new()],
                 records: Vec::with_capacity(records),
             },
-            index: HashMap::new(),
+            index: FxHashMap::default(),
         }
     }
 
