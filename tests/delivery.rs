@@ -108,16 +108,7 @@ fn one_oversized_record_is_rejected_alone() {
 fn http_413_splits_and_sends_the_halves() {
     let mut io = FakeIo::new();
     // The console takes at most ~3 events a request.
-    let recs = records(3);
-    let three = encode(
-        &s(),
-        recs.iter().enumerate().map(|(i, r)| (i as u32, r)),
-        1000,
-        usize::MAX,
-    )
-    .chunks[0]
-        .body
-        .len();
+    let three = request_len(&records(3));
     io.max_body = Some(three + 10);
     let verdict = deliver(&s(), &mut io, &records(10), 1);
     let Verdict::Delivered(report) = verdict else {
@@ -459,15 +450,7 @@ fn a_slow_console_never_keeps_a_call_past_its_budget() {
     let mut io = FakeIo::new();
     io.request_ms = 10_000;
     let recs = records(3);
-    let one = encode(
-        &s(),
-        recs.iter().enumerate().map(|(i, r)| (i as u32, r)).take(1),
-        1000,
-        usize::MAX,
-    )
-    .chunks[0]
-        .body
-        .len();
+    let one = request_len(&recs[..1]);
     io.max_body = Some(one + 10);
     let verdict = deliver(&s(), &mut io, &records(8), 1);
     let Verdict::Retry {
@@ -510,15 +493,7 @@ fn rules_work_stops_when_the_call_is_old() {
 #[test]
 fn tiny_byte_caps_still_encode() {
     let recs = records(3);
-    let one = encode(
-        &s(),
-        recs.iter().enumerate().map(|(i, r)| (i as u32, r)).take(1),
-        1000,
-        usize::MAX,
-    )
-    .chunks[0]
-        .body
-        .len();
+    let one = request_len(&recs[..1]);
     let encoded = encode(
         &s(),
         recs.iter().enumerate().map(|(i, r)| (i as u32, r)),
@@ -527,4 +502,10 @@ fn tiny_byte_caps_still_encode() {
     );
     assert_eq!(encoded.chunks.len(), 3);
     assert!(encoded.rejected.is_empty());
+}
+
+/// The size of one request holding `recs`.
+fn request_len(recs: &[dbaudit_sentinelone::record::AuditRecord]) -> usize {
+    let indexed = recs.iter().enumerate().map(|(i, r)| (i as u32, r));
+    encode(&s(), indexed, 1000, usize::MAX).chunks[0].body.len()
 }
